@@ -1,0 +1,61 @@
+# One command per job. Every target sets up what it needs (virtualenv, packages, MNIST).
+#   students: make train ARGS="--is_cvae" | make grade | make data | make clean
+#   staff:    make test | make stencil | make handout | make autograder | make classifier
+#             make calibrate | make bench
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUBMISSION ?= code
+ARGS ?=
+STAFF_ONLY = @test -d solution || { echo "This target is for course staff: it needs solution/ (not part of the student handout)."; exit 2; }
+
+.PHONY: venv data train grade test stencil handout autograder classifier calibrate bench clean
+
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+data: $(STAMP)
+	@$(PY) data/mnist.py
+
+train: data
+	cd code && ../$(PY) assignment.py $(ARGS)
+
+grade: data
+	$(PY) -m autograder --submission "$(SUBMISSION)" --results outputs/results.json $(GRADER_ARGS)
+
+test: data
+	$(STAFF_ONLY)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+stencil: $(STAMP)
+	$(STAFF_ONLY)
+	$(PY) tools/stencil.py
+
+handout: $(STAMP)
+	$(STAFF_ONLY)
+	$(PY) tools/package.py handout
+
+autograder: $(STAMP)
+	$(STAFF_ONLY)
+	$(PY) tools/package.py autograder
+
+classifier: data
+	$(STAFF_ONLY)
+	$(PY) -m autograder.classifier.train
+
+calibrate: data
+	$(STAFF_ONLY)
+	$(PY) tools/calibrate.py $(ARGS)
+
+bench: data
+	$(STAFF_ONLY)
+	$(PY) tools/bench.py $(ARGS)
+
+clean:
+	rm -rf dist outputs/*.png outputs/*.json outputs/*.h5 .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

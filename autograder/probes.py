@@ -1,0 +1,345 @@
+"""What each stage computes inside the student process (run by child.py).
+
+A probe calls the student's code on inputs the judge chose and returns plain values
+(numpy arrays, numbers, booleans). It decides nothing: the judge's checks.py does,
+in its own process. STAGES maps a stage to its probes, run in order; state shared
+by later probes of a stage (a built or trained model) lives in STATE.
+
+Where a part is tested on its own, the others are replaced by stand-ins, so one bug
+costs only its own points: train_vae is run on tiny deterministic models (ToyVAE,
+ToyCVAE) with a simple stand-in loss instead of the student's VAE and loss_function.
+"""
+import importlib
+import importlib.util
+import os
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from autograder import settings
+
+STATE = {}
+
+
+def import_submission():
+    """Import TensorFlow (seeded), then the student's vae and assignment modules."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(settings.SEED)
+    vae = importlib.import_module("vae")
+    assignment = importlib.import_module("assignment")
+    return SimpleNamespace(tf=tf, vae=vae, assignment=assignment)
+
+
+def pristine_assignment():
+    """The stencil's own assignment.py, for the given helpers (load_mnist, parseArguments)
+    that a student may have edited."""
+    spec = importlib.util.spec_from_file_location("pristine_assignment",
+                                                  settings.PRISTINE_ASSIGNMENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def as_array(value, what):
+    """A float32 numpy copy of a tensor or array, or a TypeError naming `what`."""
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} should be a tensor, got {type(value).__name__} ({error})")
+    return array
+
+
+def unpack3(result, what):
+    """(x_hat, mu, logvar) as arrays, or a TypeError describing what came back."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise TypeError(f"{what} should return a tuple (x_hat, mu, logvar); "
+                        f"it returned {type(result).__name__}")
+    return {key: as_array(v, f"{what}'s {key}") for key, v in zip(("x_hat", "mu", "logvar"), result)}
+
+
+# 1. reparameterize ---------------------------------------------------------------
+
+def reparam_sample(m, inputs):
+    z = m.vae.reparameterize(m.tf.constant(inputs["mu"]), m.tf.constant(inputs["logvar"]))
+    return {"z": as_array(z, "reparameterize's result")}
+
+
+def reparam_again(m, inputs):
+    mu, logvar = m.tf.constant(inputs["mu_small"]), m.tf.constant(inputs["logvar_small"])
+    first = as_array(m.vae.reparameterize(mu, logvar), "reparameterize's result")
+    second = as_array(m.vae.reparameterize(mu, logvar), "reparameterize's result")
+    return {"first": first, "second": second}
+
+
+def reparam_grad(m, inputs):
+    tf = m.tf
+    mu, logvar = tf.Variable(inputs["mu_small"]), tf.Variable(inputs["logvar_small"])
+    with tf.GradientTape() as tape:
+        z = m.vae.reparameterize(mu, logvar)
+        total = tf.reduce_sum(z)
+    grad_mu, grad_logvar = tape.gradient(total, [mu, logvar])
+    out = {"z": as_array(z, "reparameterize's result"),
+           "mu_reached": grad_mu is not None, "logvar_reached": grad_logvar is not None}
+    if grad_mu is not None:
+        out["grad_mu"] = as_array(grad_mu, "the gradient")
+    if grad_logvar is not None:
+        out["grad_logvar"] = as_array(grad_logvar, "the gradient")
+    return out
+
+
+# 2. loss_function ----------------------------------------------------------------
+
+def loss_of(m, x_hat, x, mu, logvar):
+    c = m.tf.constant
+    return as_array(m.vae.loss_function(c(x_hat), c(x), c(mu), c(logvar)), "loss_function's result")
+
+
+def loss_value(m, i):
+    return {"value": loss_of(m, i["x_hat"], i["x"], i["mu"], i["logvar"])}
+
+
+def loss_doubled(m, i):
+    twice = {k: np.concatenate([i[k], i[k]]) for k in ("x_hat", "x", "mu", "logvar")}
+    return {"value": loss_of(m, **twice)}
+
+
+def loss_kl_cases(m, i):
+    zeros = np.zeros_like(i["mu"])
+    return {"prior": loss_of(m, i["x_hat"], i["x"], zeros, zeros),
+            "mu_only": loss_of(m, i["x_hat"], i["x"], i["mu"], zeros),
+            "logvar_only": loss_of(m, i["x_hat"], i["x"], zeros, i["logvar"])}
+
+
+# 3-4. VAE and CVAE ---------------------------------------------------------------
+
+ATTRIBUTES = ("encoder", "mu_layer", "logvar_layer", "decoder")
+
+
+def make_model(m, conditional, latent_size=settings.LATENT_SIZE):
+    if conditional:
+        return m.vae.CVAE(settings.IMAGE_SIZE, num_classes=settings.NUM_CLASSES,
+                          latent_size=latent_size)
+    return m.vae.VAE(settings.IMAGE_SIZE, latent_size=latent_size)
+
+
+def model_build(conditional):
+    def probe(m, i):
+        model = STATE["model"] = make_model(m, conditional)
+        return {f"has_{name}": callable(getattr(model, name, None)) for name in ATTRIBUTES}
+    return probe
+
+
+def model_forward(conditional, key="model"):
+    def probe(m, i):
+        model = STATE[key]
+        args = (i["x"], i["c"]) if conditional else (i["x"],)
+        return unpack3(model(*map(m.tf.constant, args)), "call")
+    return probe
+
+
+def pieces(m, model, i, conditional, z):
+    """The autograder's own path through the model: encoder -> mu/logvar layers, decoder."""
+    tf = m.tf
+    flat = i["x"].reshape(len(i["x"]), -1)
+    c = i.get("c")
+    hidden = model.encoder(tf.constant(np.concatenate([flat, c], 1) if conditional else flat))
+    code = np.concatenate([z, c], 1) if conditional else z
+    return {"mu": as_array(model.mu_layer(hidden), "mu_layer's output"),
+            "logvar": as_array(model.logvar_layer(hidden), "logvar_layer's output"),
+            "decoded": as_array(model.decoder(tf.constant(code)), "decoder's output")}
+
+
+def model_pieces(conditional):
+    def probe(m, i):
+        return pieces(m, STATE["model"], i, conditional, i["z"])
+    return probe
+
+
+def model_other_latent(conditional):
+    def probe(m, i):
+        model = STATE["small"] = make_model(m, conditional, latent_size=int(i["z_small"].shape[1]))
+        return {**{f"forward_{k}": v for k, v in model_forward(conditional, "small")(m, i).items()},
+                **pieces(m, model, i, conditional, i["z_small"])}
+    return probe
+
+
+def decoder_uses_c(m, i):
+    model, tf = STATE["model"], m.tf
+    return {f"decoded_{k}": as_array(model.decoder(tf.constant(np.concatenate([i["z"], i[k]], 1))),
+                                     "decoder's output") for k in ("c", "c_other")}
+
+
+def encoder_uses_c(m, i):
+    model, tf = STATE["model"], m.tf
+    flat = i["x"].reshape(len(i["x"]), -1)
+    return {f"mu_{k}": as_array(model.mu_layer(model.encoder(tf.constant(np.concatenate([flat, i[k]], 1)))),
+                                "mu_layer's output") for k in ("c", "c_other")}
+
+
+# 5. train_vae on stand-in models ---------------------------------------------------
+
+def toy_models(tf):
+    """Deterministic stand-ins with the VAE/CVAE call signatures (not VAEs: no sampling)."""
+    layers = tf.keras.layers
+
+    class Toy(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.encode = layers.Dense(8)
+            self.decode = layers.Dense(settings.IMAGE_SIZE, activation="sigmoid")
+
+        def outputs(self, x, c=None):
+            flat = tf.reshape(x, (-1, settings.IMAGE_SIZE))
+            stats = self.encode(flat if c is None else tf.concat([flat, c], 1))
+            mu, logvar = stats[:, :4], stats[:, 4:]
+            image = self.decode(mu if c is None else tf.concat([mu, c], 1))
+            return tf.reshape(image, (-1, 1, 28, 28)), mu, logvar
+
+    class ToyVAE(Toy):
+        def call(self, x):
+            return self.outputs(x)
+
+    class ToyCVAE(Toy):
+        def call(self, x, c):
+            return self.outputs(x, tf.cast(c, tf.float32))
+
+    return ToyVAE, ToyCVAE
+
+
+def stand_in_loss(tf):
+    """The loss train_vae is given in this stage (checks.stand_in_loss is its twin)."""
+    def loss(x_hat, x, mu, logvar):
+        total = tf.reduce_sum(tf.square(x_hat - x)) + tf.reduce_sum(tf.square(mu)) \
+            + tf.reduce_sum(tf.square(logvar))
+        return total / tf.cast(tf.shape(x)[0], tf.float32)
+    return loss
+
+
+def train_setup(m, i, conditional, optimizer):
+    """A seeded stand-in model with `optimizer`, its data and the patched loss."""
+    tf = m.tf
+    tf.keras.utils.set_random_seed(settings.SEED)
+    loss = stand_in_loss(tf)
+    for module in (m.vae, m.assignment):
+        module.loss_function = loss
+    model = toy_models(tf)[conditional]()
+    x = i["images"][:, None].astype(np.float32) / 255.0
+    labels = i["labels"].astype(np.int32)
+    model(*((x[:1], np.eye(10, dtype=np.float32)[labels[:1]]) if conditional else (x[:1],)))
+    model.optimizer = optimizer
+    data = tf.data.Dataset.from_tensor_slices((x, labels)).batch(int(i["batch_size"]))
+    args = pristine_assignment().parseArguments(["--batch_size", str(int(i["batch_size"]))])
+    return model, data, args, x, labels
+
+
+def outputs_of(model, x, labels, conditional):
+    result = model(x, np.eye(10, dtype=np.float32)[labels]) if conditional else model(x)
+    return {k: np.asarray(v) for k, v in zip(("x_hat", "mu", "logvar"), result)}
+
+
+def returned(value):
+    """How the judge sees train_vae's return value: its type and float value if any."""
+    out = {"type": type(value).__name__, "is_float": isinstance(value, float)}
+    try:
+        out["value"] = float(value)
+    except (TypeError, ValueError):
+        pass
+    return out
+
+
+def train_sum(conditional):
+    def probe(m, i):
+        sgd = m.tf.keras.optimizers.SGD(learning_rate=0.0)  # weights stay put: losses are known
+        model, data, args, x, labels = train_setup(m, i, conditional, sgd)
+        value = m.assignment.train_vae(model, data, args, is_cvae=conditional)
+        return {**returned(value), **outputs_of(model, x, labels, conditional)}
+    return probe
+
+
+def train_update(m, i):
+    model, data, args, x, labels = train_setup(m, i, False, m.tf.keras.optimizers.Adam(1e-3))
+    before = np.concatenate([w.numpy().ravel() for w in model.trainable_variables])
+    m.assignment.train_vae(model, data, args, is_cvae=False)
+    after = np.concatenate([w.numpy().ravel() for w in model.trainable_variables])
+    return {"before": before, "after": after, "steps": int(model.optimizer.iterations.numpy())}
+
+
+def train_lower(m, i):
+    model, data, args, x, labels = train_setup(m, i, False, m.tf.keras.optimizers.Adam(1e-2))
+    before = outputs_of(model, x, labels, False)
+    for _ in range(int(i["epochs"])):
+        m.assignment.train_vae(model, data, args, is_cvae=False)
+    after = outputs_of(model, x, labels, False)
+    return {**{f"before_{k}": v for k, v in before.items()},
+            **{f"after_{k}": v for k, v in after.items()}}
+
+
+# 6. end to end: the student's models, trained by the student's train_vae ----------------
+
+def e2e_train(conditional):
+    def probe(m, i):
+        tf = m.tf
+        tf.keras.utils.set_random_seed(settings.SEED)
+        given = pristine_assignment()
+        model = STATE["model"] = make_model(m, conditional)
+        model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
+        flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
+                 "--latent_size", str(settings.LATENT_SIZE),
+                 "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])
+        args = given.parseArguments(flags)
+        data = given.load_mnist(settings.BATCH_SIZE)
+        reported, seconds = [], []
+        for epoch in range(settings.EPOCHS):
+            start = time.perf_counter()
+            value = m.assignment.train_vae(model, data, args, is_cvae=conditional)
+            seconds.append(time.perf_counter() - start)
+            reported.append(returned(value).get("value", np.nan))
+            print(f"epoch {epoch + 1}: train_vae returned {value!r} in {seconds[-1]:.1f} s", flush=True)
+        return {"reported": np.array(reported), "seconds": np.array(seconds),
+                "num_batches": int(data.cardinality())}
+    return probe
+
+
+def e2e_evaluate(conditional):
+    """Encode the judge's test images, sample z with the judge's eps, and decode in the
+    judge's shuffled order (so a decoder cannot echo back what the encoder just saw)."""
+    def probe(m, i):
+        tf, model = m.tf, STATE["model"]
+        with np.load(os.environ["MNIST_NPZ"]) as mnist:
+            x = mnist["x_test"][:len(i["eps"])].reshape(len(i["eps"]), -1).astype(np.float32) / 255.0
+            c = np.eye(settings.NUM_CLASSES, dtype=np.float32)[mnist["y_test"][:len(i["eps"])]]
+        hidden = model.encoder(tf.constant(np.concatenate([x, c], 1) if conditional else x))
+        mu = as_array(model.mu_layer(hidden), "mu_layer's output")
+        logvar = as_array(model.logvar_layer(hidden), "logvar_layer's output")
+        z = mu + np.exp(0.5 * logvar) * i["eps"]
+        code = np.concatenate([z, c], 1) if conditional else z
+        order = i["order"]
+        decoded = [as_array(model.decoder(tf.constant(code[order[s:s + 500]])), "decoder's output")
+                   for s in range(0, len(order), 500)]
+        return {"mu": mu, "logvar": logvar, "x_hat_shuffled": np.concatenate(decoded)}
+    return probe
+
+
+def e2e_generate(m, i):
+    model, tf = STATE["model"], m.tf
+    c = np.eye(settings.NUM_CLASSES, dtype=np.float32)[i["gen_labels"]]
+    images = model.decoder(tf.constant(np.concatenate([i["gen_z"], c], 1)))
+    return {"images": as_array(images, "decoder's output")}
+
+
+STAGES = {
+    "reparameterize": [("sample", reparam_sample), ("again", reparam_again), ("grad", reparam_grad)],
+    "loss": [("value", loss_value), ("doubled", loss_doubled), ("kl", loss_kl_cases)],
+    "vae": [("build", model_build(False)), ("forward", model_forward(False)),
+            ("pieces", model_pieces(False)), ("latent", model_other_latent(False))],
+    "cvae": [("build", model_build(True)), ("forward", model_forward(True)),
+             ("pieces", model_pieces(True)), ("latent", model_other_latent(True)),
+             ("decoder_c", decoder_uses_c), ("encoder_c", encoder_uses_c)],
+    "train_vae": [("sum", train_sum(False)), ("update", train_update), ("lower", train_lower),
+                  ("cvae_sum", train_sum(True))],
+    "e2e_vae": [("train", e2e_train(False)), ("evaluate", e2e_evaluate(False))],
+    "e2e_cvae": [("train", e2e_train(True)), ("evaluate", e2e_evaluate(True)),
+                 ("generate", e2e_generate)],
+}

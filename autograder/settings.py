@@ -1,0 +1,58 @@
+"""Everything the judge fixes: seeds, training settings, thresholds and limits.
+
+Course staff tune the homework here; the README's rubric quotes these values.
+"""
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent  # the repository, or /autograder/source on Gradescope
+MNIST_NPZ = Path(os.environ.get("MNIST_NPZ", ROOT / "data" / "mnist.npz"))
+CLASSIFIER = PACKAGE / "classifier" / "mnist_classifier.keras"
+PRISTINE_ASSIGNMENT = ROOT / "code" / "assignment.py"  # the stencil's given helpers
+
+SEED = 1470
+IMAGE_SIZE = 28 * 28
+NUM_CLASSES = 10
+LATENT_SIZE = 15
+
+# End-to-end training: what the student's train_vae is run with.
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+EPOCHS = 5
+EVAL_IMAGES = 2000  # first MNIST test images the judge scores the trained model on
+LOSS_THRESHOLD = 120.0  # mean loss per image must be below this
+
+# Generation: samples per digit, the bar and the partial-credit floor.
+SAMPLES_PER_CLASS = 100
+ACCURACY_BAR = 0.90  # full points above this
+ACCURACY_FLOOR = 0.50  # no points at or below this; linear in between
+MIN_SAMPLE_SPREAD = 0.02  # mean per-pixel std across one digit's samples
+# L2 distance (pixels in [0, 1]) under which a sample counts as a copy of an MNIST image.
+# Measured: the reference's samples lie >= 1.38 from every MNIST image, real unseen test
+# digits >= 1.1 from the training set, exact copies at 0, copies plus N(0, 0.05) noise ~1.04.
+COPY_DISTANCE = 1.0
+MAX_COPY_FRACTION = 0.01
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-stage limits for student processes (seconds, megabytes, bytes)."""
+
+    unit_timeout: float = 120.0  # each of the parts 1-5
+    training_budget: float = 30 * 60.0  # the two end-to-end stages together
+    memory_mb: int = 3000  # resident memory of one stage's process tree
+    output_bytes: int = 20_000  # stage output kept for the student (head + tail)
+    stage_timeouts: dict = field(default_factory=lambda: {"e2e_vae": 0.45, "e2e_cvae": 0.55})
+
+    def timeout(self, stage):
+        """Seconds allowed for `stage`: a share of the training budget, or the unit limit."""
+        share = self.stage_timeouts.get(stage)
+        return self.training_budget * share if share else self.unit_timeout
+
+    def scaled(self, unit_timeout=None, training_budget=None, memory_mb=None):
+        """A copy with some limits replaced (tests use short ones)."""
+        changes = {"unit_timeout": unit_timeout, "training_budget": training_budget,
+                   "memory_mb": memory_mb}
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,78 @@
+"""Build what the staff ship.
+
+    python tools/package.py handout      # dist/handout.zip: what students receive
+    python tools/package.py autograder   # dist/autograder.zip: what Gradescope runs
+        [--with-mnist]                   #   also bake data/mnist.npz into the zip
+
+Each zip is an explicit list of files (nothing of solution/ or tests/), written with
+fixed timestamps so the same sources give the same bytes. The stencil is regenerated
+first, so a stale code/ can never be shipped.
+"""
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stencil  # noqa: E402
+
+ROOT = stencil.ROOT
+DIST = ROOT / "dist"
+GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("*.py")) + [
+    "autograder/classifier/mnist_classifier.keras"]
+
+CONTENTS = {
+    "handout": {
+        "README.md": "handout/README.md",
+        "Makefile": "Makefile",
+        "requirements.txt": "requirements.txt",
+        ".gitignore": ".gitignore",
+        "code/vae.py": "code/vae.py",
+        "code/assignment.py": "code/assignment.py",
+        "data/mnist.py": "data/mnist.py",
+        "outputs/.gitkeep": "outputs/.gitkeep",
+        **{p: p for p in GRADER},
+    },
+    "autograder": {
+        "setup.sh": "autograder/setup.sh",
+        "run_autograder": "autograder/run_autograder",
+        "requirements.txt": "requirements.txt",
+        "code/assignment.py": "code/assignment.py",  # the given helpers, graded code never comes from here
+        "data/mnist.py": "data/mnist.py",
+        **{p: p for p in GRADER},
+    },
+}
+EXECUTABLE = {"setup.sh", "run_autograder"}
+
+
+def build(kind, with_mnist=False):
+    """Write dist/<kind>.zip and return its path."""
+    if stencil.main([]) != 0:
+        raise SystemExit("could not regenerate the stencil")
+    files = dict(CONTENTS[kind])
+    if with_mnist:
+        files["data/mnist.npz"] = "data/mnist.npz"
+    DIST.mkdir(exist_ok=True)
+    target = DIST / f"{kind}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name in EXECUTABLE else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (ROOT / source).read_bytes())
+    print(f"wrote {target.relative_to(ROOT)} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")
+    return target
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Build dist/handout.zip or dist/autograder.zip.")
+    parser.add_argument("kind", choices=sorted(CONTENTS))
+    parser.add_argument("--with-mnist", action="store_true",
+                        help="include data/mnist.npz (for Gradescope images built without internet)")
+    args = parser.parse_args(argv)
+    build(args.kind, args.with_mnist)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Generate the student stencil (code/) from the reference solution (solution/).
+
+    python tools/stencil.py            # write code/vae.py and code/assignment.py
+    python tools/stencil.py --check    # exit 1 if code/ differs from what would be written
+
+Markers in solution/*.py (each on a line of its own):
+    # BEGIN SOLUTION ... # END SOLUTION   the lines between (and the markers) are removed
+    # STENCIL: <code>                     becomes <code>, at the same indentation
+"""
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION, STENCIL = ROOT / "solution", ROOT / "code"
+FILES = ("vae.py", "assignment.py")
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+STENCIL_LINE = re.compile(r"^(\s*)# STENCIL: (.*)$")
+
+
+def strip(text, name="<text>"):
+    """The stencil version of a solution file's text."""
+    out, inside = [], None
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside:
+                raise ValueError(f"{name}:{number}: BEGIN SOLUTION inside the block opened at line {inside}")
+            inside = number
+        elif marker == END:
+            if not inside:
+                raise ValueError(f"{name}:{number}: END SOLUTION without BEGIN SOLUTION")
+            inside = None
+        elif not inside:
+            match = STENCIL_LINE.match(line)
+            out.append(f"{match[1]}{match[2]}\n" if match else line)
+    if inside:
+        raise ValueError(f"{name}:{inside}: BEGIN SOLUTION is never closed")
+    return "".join(out)
+
+
+def solution_lines(text):
+    """The non-blank lines inside solution blocks (what must never reach students)."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.strip() in (BEGIN, END):
+            inside = line.strip() == BEGIN
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def expected():
+    return {name: strip((SOLUTION / name).read_text(), name) for name in FILES}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--check", action="store_true", help="only compare; write nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in expected().items():
+        target = STENCIL / name
+        if target.exists() and target.read_text() == text:
+            continue
+        stale.append(name)
+        if not args.check:
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(text)
+            print(f"wrote {target.relative_to(ROOT)}")
+    if args.check and stale:
+        print(f"code/ is out of date with solution/: {', '.join(stale)}. Run `make stencil`.")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
