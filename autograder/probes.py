@@ -278,27 +278,31 @@ def train_lower(m, i):
 
 # 6. end to end: the student's models, trained by the student's train_vae ----------------
 
-def e2e_train(conditional):
+def e2e_train(conditional, epochs):
+    """Train the student's model to `epochs` epochs in total (a later call continues)."""
     def probe(m, i):
         tf = m.tf
-        tf.keras.utils.set_random_seed(settings.SEED)
-        given = pristine_assignment()
-        model = STATE["model"] = make_model(m, conditional)
-        model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
-        flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
-                 "--latent_size", str(settings.LATENT_SIZE),
-                 "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])
-        args = given.parseArguments(flags)
-        data = given.load_mnist(settings.BATCH_SIZE)
+        if "model" not in STATE:
+            tf.keras.utils.set_random_seed(settings.SEED)
+            STATE["given"] = pristine_assignment()
+            model = STATE["model"] = make_model(m, conditional)
+            model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
+            flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
+                     "--latent_size", str(settings.LATENT_SIZE),
+                     "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])
+            STATE["args"] = STATE["given"].parseArguments(flags)
+            STATE["data"] = STATE["given"].load_mnist(settings.BATCH_SIZE)
+            STATE["epochs"] = 0
         reported, seconds = [], []
-        for epoch in range(settings.EPOCHS):
+        while STATE["epochs"] < epochs:
             start = time.perf_counter()
-            value = m.assignment.train_vae(model, data, args, is_cvae=conditional)
+            value = m.assignment.train_vae(STATE["model"], STATE["data"], STATE["args"], is_cvae=conditional)
             seconds.append(time.perf_counter() - start)
             reported.append(returned(value).get("value", np.nan))
-            print(f"epoch {epoch + 1}: train_vae returned {value!r} in {seconds[-1]:.1f} s", flush=True)
+            STATE["epochs"] += 1
+            print(f"epoch {STATE['epochs']}: train_vae returned {value!r} in {seconds[-1]:.1f} s", flush=True)
         return {"reported": np.array(reported), "seconds": np.array(seconds),
-                "num_batches": int(data.cardinality())}
+                "num_batches": int(STATE["data"].cardinality())}
     return probe
 
 
@@ -339,7 +343,8 @@ STAGES = {
              ("decoder_c", decoder_uses_c), ("encoder_c", encoder_uses_c)],
     "train_vae": [("sum", train_sum(False)), ("update", train_update), ("lower", train_lower),
                   ("cvae_sum", train_sum(True))],
-    "e2e_vae": [("train", e2e_train(False)), ("evaluate", e2e_evaluate(False))],
-    "e2e_cvae": [("train", e2e_train(True)), ("evaluate", e2e_evaluate(True)),
+    "e2e_vae": [("train", e2e_train(False, settings.EPOCHS)), ("evaluate", e2e_evaluate(False))],
+    "e2e_cvae": [("train", e2e_train(True, settings.EPOCHS)), ("evaluate", e2e_evaluate(True)),
+                 ("train_more", e2e_train(True, settings.GENERATION_EPOCHS)),
                  ("generate", e2e_generate)],
 }

@@ -11,7 +11,8 @@ Limits: a wall-clock timeout, a resident-memory ceiling on the whole process tre
 (psutil, polled), and a cap on the output kept (head and tail; the rest is counted
 and dropped while the pipe is drained, so a flood never blocks or fills memory).
 When the stage ends, every process it started is killed before its files are read,
-so nothing it left behind can write afterwards. As root (Gradescope) the child runs
+so nothing it left behind can write afterwards: the judge is a child subreaper, so even
+a daemon that double-forked out of the stage's session stays its descendant. As root (Gradescope) the child runs
 as an unprivileged user that cannot read the judge's files or write the results.
 """
 import json
@@ -119,13 +120,30 @@ def sandbox_ids():
     return (entry.pw_uid, entry.pw_gid) if probe.returncode == 0 else None
 
 
+def become_subreaper():
+    """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def kill_everything(process, ids):
-    """Kill the stage's process group and, when sandboxed, every process of the sandbox
-    user (that also catches children that escaped the group with setsid)."""
+    """Kill the stage's process group, every remaining descendant of the judge (orphans
+    included, thanks to the subreaper) and, when sandboxed, every process of the sandbox user."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    leftovers = psutil.Process().children(recursive=True)
+    for child in leftovers:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(leftovers, timeout=5)  # reap the adopted orphans
     if ids:
         subprocess.run(["kill", "-9", "-1"], user=ids[0], group=ids[1], extra_groups=[],
                        capture_output=True)
@@ -204,6 +222,7 @@ def run_stage(stage, files, inputs, limits, timeout=None):
     Returns a StageRun; never raises because of what the student code did.
     """
     timeout = limits.timeout(stage) if timeout is None else timeout
+    become_subreaper()
     ids = sandbox_ids()
     nonce = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix=f"vae-{stage}-"))
