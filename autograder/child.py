@@ -10,6 +10,7 @@ named like a library (numpy.py, autograder.py) cannot shadow it.
 """
 import json
 import os
+import re
 import resource
 import sys
 import traceback
@@ -24,8 +25,18 @@ def set_limits(memory_mb):
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ARRAY_DUMP = re.compile(r"\[\[[-0-9eE.+\s\[\]]*(?:\.\.\.[-0-9eE.+\s\[\]]*)*\]\]")  # printed tensors
+MAX_MESSAGE = 1200
+
+
 def describe(error, submission):
     """A short message about `error`, keeping only traceback frames from the student's files."""
+    text = ARRAY_DUMP.sub("<array>", ANSI.sub("", explain(error, submission)))
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " ...[shortened]"
+
+
+def explain(error, submission):
     if isinstance(error, NotImplementedError):
         return f"not implemented yet: {error}".rstrip(": ")
     if isinstance(error, SyntaxError):
@@ -59,13 +70,15 @@ def main():
         report["import_error"] = "Importing your code failed: " + describe(error, submission)
         modules = None
     if modules is not None:
-        for name, probe in probes.STAGES[stage]:
+        for name, probe, doing in probes.STAGES[stage]:
+            if not report["probes"].get(probes.NEEDS.get(name), {"ok": True})["ok"]:
+                continue  # its prerequisite failed; the judge reports that failure
             try:
                 values = probe(modules, inputs)
             except BaseException as error:  # a probe's failure is data for the judge
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                report["probes"][name] = {"ok": False, "error": describe(error, submission),
+                report["probes"][name] = {"ok": False, "error": f"While {doing}: {describe(error, submission)}",
                                           "not_implemented": isinstance(error, NotImplementedError)}
                 continue
             scalars = {}

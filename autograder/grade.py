@@ -62,7 +62,9 @@ def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=()
                 message += "\n\nLast output of this stage:\n" + run.output.strip()[-2000:]
             entries.append(rubric_entry(test, fraction, message))
     entries.sort(key=lambda e: tuple(int(p) for p in e["number"].split(".")))
-    output = problem or "\n\n".join(notes)
+    isolation = ("student code ran as the unprivileged user 'nobody'" if sandbox.sandbox_ids()
+                 else "student code ran as the grader's own user (no unprivileged user available)")
+    output = problem or "\n\n".join([isolation] + notes)
     results = build(entries, time.monotonic() - start, output)
     write(results, results_path)
     return results

@@ -159,9 +159,14 @@ def model_pieces(conditional):
 
 def model_other_latent(conditional):
     def probe(m, i):
-        model = STATE["small"] = make_model(m, conditional, latent_size=int(i["z_small"].shape[1]))
-        return {**{f"forward_{k}": v for k, v in model_forward(conditional, "small")(m, i).items()},
-                **pieces(m, model, i, conditional, i["z_small"])}
+        STATE["small"] = make_model(m, conditional, latent_size=int(i["z_small"].shape[1]))
+        return model_forward(conditional, "small")(m, i)
+    return probe
+
+
+def model_other_latent_pieces(conditional):
+    def probe(m, i):
+        return pieces(m, STATE["small"], i, conditional, i["z_small"])
     return probe
 
 
@@ -333,18 +338,45 @@ def e2e_generate(m, i):
     return {"images": as_array(images, "decoder's output")}
 
 
+# A probe that needs an earlier one's result (a built or trained model) is skipped when
+# that one failed, and its tests report the earlier failure.
+NEEDS = {"forward": "build", "pieces": "build", "latent_pieces": "latent", "decoder_c": "build",
+         "encoder_c": "build", "evaluate": "train", "train_more": "train", "generate": "train_more"}
+
+# stage -> [(probe name, function, what it does: quoted to the student if it fails)]
+X = "x [16, 1, 28, 28]"
 STAGES = {
-    "reparameterize": [("sample", reparam_sample), ("again", reparam_again), ("grad", reparam_grad)],
-    "loss": [("value", loss_value), ("doubled", loss_doubled), ("kl", loss_kl_cases)],
-    "vae": [("build", model_build(False)), ("forward", model_forward(False)),
-            ("pieces", model_pieces(False)), ("latent", model_other_latent(False))],
-    "cvae": [("build", model_build(True)), ("forward", model_forward(True)),
-             ("pieces", model_pieces(True)), ("latent", model_other_latent(True)),
-             ("decoder_c", decoder_uses_c), ("encoder_c", encoder_uses_c)],
-    "train_vae": [("sum", train_sum(False)), ("update", train_update), ("lower", train_lower),
-                  ("cvae_sum", train_sum(True))],
-    "e2e_vae": [("train", e2e_train(False, settings.EPOCHS)), ("evaluate", e2e_evaluate(False))],
-    "e2e_cvae": [("train", e2e_train(True, settings.EPOCHS)), ("evaluate", e2e_evaluate(True)),
-                 ("train_more", e2e_train(True, settings.GENERATION_EPOCHS)),
-                 ("generate", e2e_generate)],
+    "reparameterize": [
+        ("sample", reparam_sample, "calling reparameterize(mu, logvar) with mu, logvar [20000, 6]"),
+        ("again", reparam_again, "calling reparameterize twice with the same mu, logvar [64, 6]"),
+        ("grad", reparam_grad, "taking gradients of sum(reparameterize(mu, logvar))")],
+    "loss": [
+        ("value", loss_value, "calling loss_function(x_hat, x, mu, logvar) on a batch of 8"),
+        ("doubled", loss_doubled, "calling loss_function on that batch repeated twice"),
+        ("kl", loss_kl_cases, "calling loss_function with mu and/or logvar set to 0")],
+    "train_vae": [
+        ("sum", train_sum(False), "calling train_vae on a stand-in VAE (learning rate 0)"),
+        ("update", train_update, "calling train_vae on a stand-in VAE with Adam"),
+        ("lower", train_lower, "calling train_vae for 3 epochs on a stand-in VAE"),
+        ("cvae_sum", train_sum(True), "calling train_vae(..., is_cvae=True) on a stand-in CVAE")],
 }
+for _stage, _conditional, _name in (("vae", False, "VAE"), ("cvae", True, "CVAE")):
+    _call = f"model({X}, c [16, 10])" if _conditional else f"model({X})"
+    STAGES[_stage] = [
+        ("build", model_build(_conditional), f"building {_name}(784, latent_size=15)"),
+        ("forward", model_forward(_conditional), f"calling {_call}"),
+        ("pieces", model_pieces(_conditional), "calling encoder, mu_layer, logvar_layer and decoder one by one"),
+        ("latent", model_other_latent(_conditional), f"building {_name} with latent_size=7 and calling {_call}"),
+        ("latent_pieces", model_other_latent_pieces(_conditional),
+         "calling the pieces of the latent_size=7 model one by one")]
+STAGES["cvae"] += [
+    ("decoder_c", decoder_uses_c, "calling decoder(concat([z, c])) with two different c"),
+    ("encoder_c", encoder_uses_c, "calling mu_layer(encoder(concat([x, c]))) with two different c")]
+for _stage, _conditional in (("e2e_vae", False), ("e2e_cvae", True)):
+    STAGES[_stage] = [
+        ("train", e2e_train(_conditional, settings.EPOCHS), f"training with train_vae for {settings.EPOCHS} epochs"),
+        ("evaluate", e2e_evaluate(_conditional), "scoring the trained model on MNIST test images")]
+STAGES["e2e_cvae"] += [
+    ("train_more", e2e_train(True, settings.GENERATION_EPOCHS),
+     f"training on to {settings.GENERATION_EPOCHS} epochs"),
+    ("generate", e2e_generate, "decoding concat([z, one_hot(digit)]) for 100 z per digit")]

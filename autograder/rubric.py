@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from . import settings
+from .probes import NEEDS
 
 
 class Fail(Exception):
@@ -43,6 +44,8 @@ def probe(run, name):
     """The report of probe `name`, or Fail with the reason it has none."""
     if run.problem():
         raise Fail(run.problem())
+    if name in NEEDS:
+        probe(run, NEEDS[name])
     report = run.report.get(name)
     if report is None:
         raise Fail(f"the grader's '{name}' step did not run (your code stopped the stage early)")
@@ -193,11 +196,11 @@ def check_attributes(run):
         raise Fail(f"missing or not callable: self.{', self.'.join(missing)} (define them in __init__)")
 
 
-def check_forward(run, i, prefix="", latent=settings.LATENT_SIZE, probe_name="forward"):
+def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward"):
     n = len(i["x"])
-    x_hat = array(run, probe_name, prefix + "x_hat", (n, 1, 28, 28), "x_hat")
-    array(run, probe_name, prefix + "mu", (n, latent), "mu")
-    array(run, probe_name, prefix + "logvar", (n, latent), "logvar")
+    x_hat = array(run, probe_name, "x_hat", (n, 1, 28, 28), "x_hat")
+    array(run, probe_name, "mu", (n, latent), "mu")
+    array(run, probe_name, "logvar", (n, latent), "logvar")
     in_unit_interval(x_hat, "x_hat")
 
 
@@ -223,8 +226,8 @@ def model_tests(base, model, stage, conditional, points):
 
     def other_latent(run, i):
         latent = i["z_small"].shape[1]
-        check_forward(run, i, "forward_", latent, "latent")
-        check_pieces(run, i, conditional, latent, "latent")
+        check_forward(run, i, latent=latent, probe_name="latent")
+        check_pieces(run, i, conditional, latent, "latent_pieces")
     test(f"{base}.4", f"{model}: works with latent_size=7", points[3], stage)(other_latent)
 
 

@@ -101,8 +101,9 @@ class OutputCollector(threading.Thread):
 @lru_cache(maxsize=None)
 def sandbox_ids():
     """(uid, gid) of the unprivileged user, or None when we cannot switch to it: not root,
-    no such user, or the interpreter is not reachable by that user (e.g. it lives
-    under /root). The README explains what is protected in each case."""
+    no such user, or that user cannot run the interpreter, import the grader or read
+    MNIST (e.g. they live under /root). Failing safe matters: a sandbox user that cannot
+    read what a stage needs would turn every submission's grade into zero."""
     if os.geteuid() != 0:
         return None
     try:
@@ -111,10 +112,13 @@ def sandbox_ids():
         entry = pwd.getpwnam(SANDBOX_USER)
     except KeyError:
         return None
+    check = (f"import sys; sys.path.insert(0, {str(settings.ROOT)!r}); import autograder.probes; "
+             f"open({str(settings.MNIST_NPZ)!r}, 'rb').close(); "
+             f"open({str(settings.PRISTINE_ASSIGNMENT)!r}).close()")
     try:
-        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy, psutil"],
-                               user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
-                               capture_output=True, cwd="/", timeout=60)
+        probe = subprocess.run([sys.executable, "-I", "-c", check], user=entry.pw_uid,
+                               group=entry.pw_gid, extra_groups=[], capture_output=True,
+                               cwd="/", timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
     return (entry.pw_uid, entry.pw_gid) if probe.returncode == 0 else None

@@ -40,13 +40,14 @@ def strip(text, name="<text>"):
     return "".join(out)
 
 
-def solution_lines(text):
-    """The non-blank lines inside solution blocks (what must never reach students)."""
+def solution_lines(text, shortest=12):
+    """The lines inside solution blocks that must never reach students, stripped.
+    Lines under `shortest` characters ("else:", "return loss") say nothing and are skipped."""
     lines, inside = [], False
     for line in text.splitlines():
         if line.strip() in (BEGIN, END):
             inside = line.strip() == BEGIN
-        elif inside and line.strip():
+        elif inside and len(line.strip()) >= shortest:
             lines.append(line.strip())
     return lines
 

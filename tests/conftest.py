@@ -1,0 +1,62 @@
+"""Shared helpers: build submissions from the reference with planted changes, grade them."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import rubric, settings  # noqa: E402
+from autograder.grade import grade  # noqa: E402
+
+POINTS = {t.number: t.points for t in rubric.TESTS}
+STAGE_OF = {t.number: t.stage for t in rubric.TESTS}
+FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
+
+
+def numbers(stage):
+    return [t.number for t in rubric.TESTS if t.stage == stage]
+
+
+def full(*stages):
+    """{test number: full points} for every test of `stages`."""
+    return {n: POINTS[n] for s in stages for n in numbers(s)}
+
+
+@pytest.fixture
+def submission(tmp_path):
+    """make(vae=[(old, new), ...], assignment=[...], vae_extra="...", ...) -> folder.
+
+    Starts from solution/, applies each replacement exactly once (it must match exactly
+    once, so a test cannot silently stop planting its bug), then appends the extras."""
+    def make(vae=(), assignment=(), vae_extra="", assignment_extra="", vae_text=None):
+        folder = tmp_path / "submission"
+        folder.mkdir()
+        for name, changes, extra in (("vae.py", vae, vae_extra), ("assignment.py", assignment, assignment_extra)):
+            text = (ROOT / "solution" / name).read_text()
+            for old, new in changes:
+                assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"
+                text = text.replace(old, new)
+            if name == "vae.py" and vae_text is not None:
+                text = vae_text
+            (folder / name).write_text(text + extra)
+        return folder
+    return make
+
+
+@pytest.fixture
+def grade_it(tmp_path):
+    """grade_it(folder, stages, limits=FAST) -> (results dict, {number: score})."""
+    def run(folder, stages, limits=FAST):
+        path = tmp_path / "out" / "results.json"
+        results = grade(folder, path, limits, stages=tuple(stages), log=lambda *a, **k: None)
+        on_disk = json.loads(path.read_text())
+        assert on_disk == results, "results.json on disk differs from what the grader measured"
+        return results, {e["number"]: e["score"] for e in results["tests"] if STAGE_OF[e["number"]] in stages}
+    return run
+
+
+def message(results, number):
+    return next(e["output"] for e in results["tests"] if e["number"] == number)

@@ -1,0 +1,123 @@
+"""The grader as staff and students run it: Gradescope's entry point on the real zip,
+`python -m autograder` on the stencil, and submissions in the wrong shape."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from conftest import POINTS, ROOT, full, message, numbers
+from autograder import rubric, sandbox, settings
+
+PY = sys.executable
+
+
+def test_reference_scores_full_marks_through_gradescope_entry_point():
+    """The built dist/autograder.zip, unpacked in a Gradescope-like /autograder tree,
+    graded by run_autograder: every point of the rubric (all stages, real training)."""
+    subprocess.run([PY, "tools/package.py", "autograder"], cwd=ROOT, check=True, capture_output=True)
+    # Like Gradescope's /autograder: readable by the unprivileged user (pytest's tmp_path is not).
+    root = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    os.chmod(root, 0o755)
+    try:
+        check_reference_in(root / "autograder")
+    finally:
+        shutil.rmtree(root)
+
+
+def check_reference_in(root):
+    with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
+        archive.extractall(root / "source")
+    (root / "source" / "data" / "mnist.npz").symlink_to(settings.MNIST_NPZ)  # setup.sh bakes it in
+    (root / "submission" / "hw6" / "code").mkdir(parents=True)  # students zip a parent folder
+    for name in ("vae.py", "assignment.py"):
+        (root / "submission" / "hw6" / "code" / name).write_text((ROOT / "solution" / name).read_text())
+    os.chmod(root / "source" / "run_autograder", 0o755)
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], capture_output=True, text=True,
+                          env={**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": PY},
+                          timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert {e["number"]: e["score"] for e in results["tests"]} == POINTS, results["tests"]
+    assert results["score"] == rubric.TOTAL == 100
+    if sandbox.sandbox_ids():
+        assert "ran as the unprivileged user 'nobody'" in results["output"]
+
+
+def test_untouched_stencil_scores_zero_with_not_implemented_messages(tmp_path):
+    results_path = tmp_path / "results.json"
+    done = subprocess.run([PY, "-m", "autograder", "--submission", "code", "--results", str(results_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(results_path.read_text())
+    assert results["score"] == 0 and len(results["tests"]) == len(rubric.TESTS)
+    for entry in results["tests"]:
+        assert "not implemented yet" in entry["output"], entry
+    assert "TOTAL 0 / 100" in done.stdout
+
+
+def test_a_weak_but_correct_model_loses_only_the_end_to_end_points(submission, grade_it):
+    """A tiny hidden layer passes every unit check but cannot reach the loss bar."""
+    folder = submission(vae=[("def _build_layers(model, input_size, latent_size, hidden=512):",
+                              "def _build_layers(model, input_size, latent_size, hidden=4):")])
+    results, scores = grade_it(folder, ["vae", "e2e_vae"])
+    assert scores == {**full("vae"), "6.1": 0.0}
+    assert "must be below 120" in message(results, "6.1")
+
+
+def test_the_judge_never_imports_tensorflow():
+    """The orchestrating process stays small: TensorFlow only loads in stage processes."""
+    code = ("import sys, tempfile; sys.path.insert(0, '.');"
+            "from autograder.grade import grade; from autograder.settings import Limits;"
+            "grade('code', tempfile.mkdtemp() + '/r.json', Limits(), stages=('loss', 'vae'), log=lambda *a, **k: None);"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'judge imported TF';"
+            "print('clean')")
+    done = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "clean", done.stderr[-2000:]
+
+
+def test_missing_and_duplicated_files_score_zero_and_say_what_was_found(tmp_path, grade_it):
+    empty = tmp_path / "only_notes"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hi")
+    results, scores = grade_it(empty, rubric.STAGE_ORDER)
+    assert results["score"] == 0 and set(scores.values()) == {0.0}
+    assert "no vae.py was found and no assignment.py was found" in message(results, "1.1")
+    assert "notes.txt" in message(results, "1.1")
+    twice = tmp_path / "twice"
+    for sub in ("a", "b"):
+        (twice / sub).mkdir(parents=True)
+        for name in ("vae.py", "assignment.py"):
+            (twice / sub / name).write_text((ROOT / "solution" / name).read_text())
+    results, _ = grade_it(twice, rubric.STAGE_ORDER)
+    assert results["score"] == 0
+    assert "2 files named vae.py were found (a/vae.py, b/vae.py)" in message(results, "6.3")
+
+
+def test_grading_twice_gives_identical_results(submission, grade_it):
+    folder = submission()
+    first, _ = grade_it(folder, ["reparameterize", "train_vae"])
+    second, _ = grade_it(folder, ["reparameterize", "train_vae"])
+    strip = lambda r: [(e["number"], e["score"], e["output"]) for e in r["tests"]]  # noqa: E731
+    assert strip(first) == strip(second)
+    assert first["score"] == sum(full("reparameterize", "train_vae").values())
+
+
+def test_results_json_follows_gradescope_schema(submission, grade_it):
+    results, _ = grade_it(submission(vae=[("kl = -0.5 * tf.reduce_sum(", "kl = 0.5 * tf.reduce_sum(")]), ["loss"])
+    assert set(results) >= {"score", "execution_time", "output", "tests"}
+    assert isinstance(results["score"], (int, float)) and isinstance(results["execution_time"], (int, float))
+    assert results["score"] == round(sum(e["score"] for e in results["tests"]), 2)
+    seen = set()
+    for entry in results["tests"]:
+        assert set(entry) == {"number", "name", "score", "max_score", "status", "output", "visibility"}
+        assert entry["visibility"] in {"visible", "hidden", "after_due_date", "after_published"}
+        assert entry["status"] in {"passed", "failed"}
+        assert 0 <= entry["score"] <= entry["max_score"] and isinstance(entry["output"], str)
+        assert entry["number"] not in seen
+        seen.add(entry["number"])
+    json.dumps(results)  # serialisable as is
+    assert sum(POINTS[n] for n in numbers("loss")) == 15

@@ -1,0 +1,107 @@
+"""Known bugs planted in the reference: each loses points on the item that owns it
+(exact scores asserted) and keeps every point of a neighbouring item graded with it.
+The end-to-end part depends on all parts by design; see test_end_to_end.py."""
+import pytest
+
+from conftest import POINTS, full, message
+
+# name -> (stages graded, vae.py changes, assignment.py changes, {test: score}, {test: text in message})
+BUGS = {
+    "std is exp(logvar)": (
+        ("reparameterize", "loss"),
+        [("return mu + tf.exp(0.5 * logvar) * eps", "return mu + tf.exp(logvar) * eps")], [],
+        {"1.2": 0, "1.3": 0}, {"1.2": "exp(0.5 * logvar)"}),
+    "same eps on every call": (
+        ("reparameterize", "loss"),
+        [("eps = tf.random.normal(tf.shape(mu))", "eps = tf.random.stateless_normal(tf.shape(mu), seed=[1, 2])")], [],
+        {"1.4": 0}, {"1.4": "draw a new eps"}),
+    "no gradient to logvar": (
+        ("reparameterize", "loss"),
+        [("return mu + tf.exp(0.5 * logvar) * eps", "return mu + tf.stop_gradient(tf.exp(0.5 * logvar)) * eps")], [],
+        {"1.3": 0}, {"1.3": "no gradient flows to logvar"}),
+    "KL sign flipped": (
+        ("loss", "reparameterize"),
+        [("kl = -0.5 * tf.reduce_sum(", "kl = 0.5 * tf.reduce_sum(")], [],
+        {"2.1": 0, "2.3": 0}, {"2.3": "KL term must be positive"}),
+    "loss summed, not averaged": (
+        ("loss", "reparameterize"),
+        [("return (bce_function(x_hat, x) + kl) / batch_size", "return bce_function(x_hat, x) + kl")], [],
+        {"2.1": 0, "2.2": 0, "2.3": 0}, {"2.2": "divide the sum by the batch size"}),
+    "loss is NaN": (
+        ("loss", "reparameterize"),
+        [("return (bce_function(x_hat, x) + kl) / batch_size", "return (bce_function(x_hat, x) + kl) / 0.0 * 0.0")], [],
+        {"2.1": 0, "2.2": 0, "2.3": 0}, {"2.1": "NaN or inf"}),
+    "VAE encoder given unflattened images": (
+        ("vae", "cvae"),
+        [("hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))", "hidden = self.encoder(x)")], [],
+        {"3.2": 0, "3.3": 0, "3.4": 0}, {"3.2": "While calling model(x [16, 1, 28, 28])"}),
+    "VAE ignores latent_size": (
+        ("vae", "cvae"),
+        [('''        super().__init__()
+        self.input_size = input_size  # D
+        self.latent_size = latent_size  # Z
+        # STENCIL: raise NotImplementedError("VAE.__init__''', '''        super().__init__()
+        self.input_size = input_size  # D
+        self.latent_size = latent_size = 15  # Z
+        # STENCIL: raise NotImplementedError("VAE.__init__''')], [],
+        {"3.4": 0}, {"3.4": "expected [16, 7]"}),
+    "VAE without mu_layer": (
+        ("vae", "cvae"),
+        [("""        # BEGIN SOLUTION
+        _build_layers(self, input_size, latent_size)
+        # END SOLUTION
+
+    def call(self, x):""", """        # BEGIN SOLUTION
+        _build_layers(self, input_size, latent_size)
+        self.mean_layer = self.mu_layer
+        del self.mu_layer
+        # END SOLUTION
+
+    def call(self, x):""")], [],
+        {"3.1": 0, "3.2": 0, "3.3": 0, "3.4": 0}, {"3.1": "self.mu_layer"}),
+    "CVAE decoder ignores c": (
+        ("cvae", "vae"),
+        [], [], {"4.5": 0}, {"4.5": "same image for different c"}),
+    "CVAE encoder ignores c": (
+        ("cvae", "vae"), [], [], {"4.6": 0}, {"4.6": "did not change with c"}),
+    "train_vae never applies gradients": (
+        ("train_vae", "loss"), [],
+        [("        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))\n", "")],
+        {"5.2": 0, "5.3": 0}, {"5.2": "weights did not change"}),
+    "train_vae returns the mean": (
+        ("train_vae", "loss"), [], [("    return total_loss\n", "    return total_loss / 8\n")],
+        {"5.1": 0, "5.4": 0}, {"5.1": "looks like the mean"}),
+    "train_vae returns a tensor": (
+        ("train_vae", "loss"), [],
+        [("total_loss += float(train_step(images, labels))", "total_loss += train_step(images, labels)")],
+        {"5.1": 0, "5.4": 0}, {"5.1": "return a Python float"}),
+    "train_vae gives the CVAE wrong labels": (
+        ("train_vae", "loss"), [],
+        [("one_hot(labels, NUM_CLASSES))", "one_hot(tf.zeros_like(labels), NUM_CLASSES))")],
+        {"5.4": 0}, {"5.4": "one_hot(labels, 10)"}),
+}
+
+# The two CVAE bugs put a slice that drops c in front of the layers the reference built.
+IGNORE_C = """
+
+class CVAE(CVAE):
+    def __init__(self, input_size, num_classes=10, latent_size=15):
+        super().__init__(input_size, num_classes, latent_size)
+        keep = {keep}
+        self.{part} = tf.keras.Sequential([tf.keras.layers.Lambda(lambda t: t[:, :keep])] + self.{part}.layers)
+"""
+EXTRA = {"CVAE decoder ignores c": IGNORE_C.format(part="decoder", keep="latent_size"),
+         "CVAE encoder ignores c": IGNORE_C.format(part="encoder", keep="input_size")}
+
+
+@pytest.mark.parametrize("name", BUGS)
+def test_planted_bug_costs_its_own_points(name, submission, grade_it):
+    stages, vae_changes, assignment_changes, lost, says = BUGS[name]
+    folder = submission(vae=vae_changes, assignment=assignment_changes, vae_extra=EXTRA.get(name, ""))
+    results, scores = grade_it(folder, stages)
+    expected = {**full(*stages), **lost}
+    assert scores == expected, f"{name}: {results['tests']}"
+    for number, text in says.items():
+        assert text in message(results, number), message(results, number)
+    assert results["score"] == sum(expected.values())
+    assert all(POINTS[n] > 0 for n in lost)
