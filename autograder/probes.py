@@ -76,10 +76,10 @@ def reparam_again(m, inputs):
 def reparam_grad(m, inputs):
     tf = m.tf
     mu, logvar = tf.Variable(inputs["mu_small"]), tf.Variable(inputs["logvar_small"])
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as recorder:
         z = m.vae.reparameterize(mu, logvar)
         total = tf.reduce_sum(z)
-    grad_mu, grad_logvar = tape.gradient(total, [mu, logvar])
+    grad_mu, grad_logvar = recorder.gradient(total, [mu, logvar])
     out = {"z": as_array(z, "reparameterize's result"),
            "mu_reached": grad_mu is not None, "logvar_reached": grad_logvar is not None}
     if grad_mu is not None:

@@ -180,6 +180,7 @@ def stage_environment(workdir):
         "MPLCONFIGDIR": str(workdir / "matplotlib"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONHASHSEED": str(settings.SEED),
+        "GRADER_SEED": str(settings.SEED),
         "PYTHONDONTWRITEBYTECODE": "1",
         "MNIST_NPZ": str(settings.MNIST_NPZ),
         "GRADER_ROOT": str(settings.ROOT),

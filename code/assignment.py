@@ -8,6 +8,7 @@ Only train_vae is yours to write; everything else here is given.
 """
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -22,8 +23,16 @@ DEFAULT_MNIST = HERE.parent / "data" / "mnist.npz"
 NUM_CLASSES = 10
 
 
+class HelpfulParser(argparse.ArgumentParser):
+    """Shows the whole help, not just a usage line, when an argument is wrong."""
+
+    def error(self, message):
+        self.print_help(sys.stderr)
+        self.exit(2, f"\nerror: {message}\n")
+
+
 def parseArguments(argv=None):
-    parser = argparse.ArgumentParser(description="Train a VAE or CVAE on MNIST.")
+    parser = HelpfulParser(description="Train a VAE or CVAE on MNIST.")
     parser.add_argument("--is_cvae", action="store_true", help="train the conditional VAE")
     parser.add_argument("--load_weights", action="store_true",
                         help="skip training and load weights saved by an earlier run")

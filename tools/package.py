@@ -23,7 +23,6 @@ GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").gl
 
 CONTENTS = {
     "handout": {
-        "README.md": "handout/README.md",
         "Makefile": "Makefile",
         "requirements.txt": "requirements.txt",
         ".gitignore": ".gitignore",
@@ -45,21 +44,31 @@ CONTENTS = {
 EXECUTABLE = {"setup.sh", "run_autograder"}
 
 
+def student_readme():
+    """The handout's README: the title and the student part of the repository README."""
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index("<!-- BEGIN STUDENT -->"), text.index("<!-- END STUDENT -->")
+    body = text[start + len("<!-- BEGIN STUDENT -->"):end].replace("## For students", "", 1)
+    return "# VAE and CVAE on MNIST: homework\n" + body.rstrip() + "\n"
+
+
 def build(kind, with_mnist=False):
     """Write dist/<kind>.zip and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
-    files = dict(CONTENTS[kind])
+    files = {name: (ROOT / source).read_bytes() for name, source in CONTENTS[kind].items()}
+    if kind == "handout":
+        files["README.md"] = student_readme().encode()
     if with_mnist:
-        files["data/mnist.npz"] = "data/mnist.npz"
+        files["data/mnist.npz"] = (ROOT / "data" / "mnist.npz").read_bytes()
     DIST.mkdir(exist_ok=True)
     target = DIST / f"{kind}.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in sorted(files.items()):
+        for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.external_attr = (0o755 if name in EXECUTABLE else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, (ROOT / source).read_bytes())
+            archive.writestr(info, data)
     print(f"wrote {target.relative_to(ROOT)} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")
     return target
 

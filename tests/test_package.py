@@ -1,0 +1,63 @@
+"""What the staff ship: the student handout and the Gradescope zip."""
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import stencil  # noqa: E402
+
+SOLUTION_LINES = {line for name in stencil.FILES
+                  for line in stencil.solution_lines((ROOT / "solution" / name).read_text())}
+
+
+@pytest.fixture(scope="module")
+def zips():
+    built = {}
+    for kind in ("handout", "autograder"):
+        subprocess.run([sys.executable, "tools/package.py", kind], cwd=ROOT, check=True, capture_output=True)
+        with zipfile.ZipFile(ROOT / "dist" / f"{kind}.zip") as archive:
+            built[kind] = {name: archive.read(name) for name in archive.namelist()}
+    return built
+
+
+@pytest.mark.parametrize("kind", ["handout", "autograder"])
+def test_no_solution_text_and_no_project_tests(kind, zips):
+    for name, data in zips[kind].items():
+        assert not name.startswith(("solution/", "tests/", "tools/")), name
+        if name.endswith((".keras", ".npz")):
+            continue
+        text = data.decode()
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, name
+        leaked = SOLUTION_LINES & {line.strip() for line in text.splitlines()}
+        assert not leaked, f"{kind}.zip:{name} holds solution lines {sorted(leaked)[:3]}"
+
+
+def test_handout_has_what_a_student_needs(zips):
+    names = set(zips["handout"])
+    assert {"README.md", "Makefile", "requirements.txt", "code/vae.py", "code/assignment.py",
+            "data/mnist.py", "autograder/grade.py", "autograder/classifier/mnist_classifier.keras"} <= names
+    assert zips["handout"]["code/vae.py"] == (ROOT / "code" / "vae.py").read_bytes()
+    readme = zips["handout"]["README.md"].decode()
+    assert "What you implement" in readme and "make grade" in readme
+    assert "For course staff" not in readme and "solution/" not in readme
+
+
+def test_gradescope_zip_has_entry_points_at_its_root(zips):
+    names = set(zips["autograder"])
+    assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/grade.py",
+            "autograder/classifier/mnist_classifier.keras", "data/mnist.py", "code/assignment.py"} <= names
+    assert "code/vae.py" not in names and "autograder/classifier/train.py" not in names
+    with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
+        mode = archive.getinfo("run_autograder").external_attr >> 16
+    assert mode & 0o111, "run_autograder must be executable"
+
+
+def test_builds_are_reproducible(zips):
+    subprocess.run([sys.executable, "tools/package.py", "autograder"], cwd=ROOT, check=True, capture_output=True)
+    with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
+        again = {name: archive.read(name) for name in archive.namelist()}
+    assert again == zips["autograder"]
