@@ -22,6 +22,8 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, help="resident memory limit of one stage")
     parser.add_argument("--hidden", default="", help="test numbers to mark after_due_date, e.g. 6.3")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
+    parser.add_argument("--require-sandbox", action="store_true",
+                        help="as root, refuse to grade unless student code can run as 'nobody' (Gradescope)")
     args = parser.parse_args(argv)
     stages = tuple(s for s in args.stages.split(",") if s)
     unknown = set(stages) - set(rubric.STAGE_ORDER)
@@ -30,7 +32,7 @@ def main(argv=None):
     limits = settings.Limits().scaled(args.unit_timeout, args.training_budget, args.memory_mb)
     hidden = {n for n in args.hidden.split(",") if n}
     log = (lambda *a, **k: None) if args.quiet else print
-    results = grade_safely(args.submission, args.results, limits, stages, hidden, log)
+    results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.require_sandbox)
     print(table(results) if not args.quiet else f"TOTAL {results['score']:g}")
     print(f"results written to {args.results}")
     return 0

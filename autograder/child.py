@@ -19,6 +19,7 @@ from pathlib import Path
 
 def set_limits(memory_mb):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))  # no file over 1 GB
     # Address space: generous (TensorFlow reserves far more than it uses), but a single
     # absurd allocation fails at once with MemoryError instead of thrashing the machine.
     limit = max(8 * memory_mb, 16_000) * 2**20
@@ -49,6 +50,16 @@ def explain(error, submission):
     return f"{type(error).__name__}: {error}" + (f"\n{where}" if where else "")
 
 
+def save(workdir, report, arrays):
+    """Write outputs.npz, then report.json, each atomically (the report names the arrays)."""
+    import numpy as np
+
+    np.savez(workdir / "outputs.tmp.npz", **arrays)
+    os.replace(workdir / "outputs.tmp.npz", workdir / "outputs.npz")
+    (workdir / "report.tmp").write_text(json.dumps(report))
+    os.replace(workdir / "report.tmp", workdir / "report.json")
+
+
 def main():
     stage, workdir, memory_mb = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     nonce = sys.stdin.readline().strip()
@@ -71,7 +82,8 @@ def main():
         modules = None
     if modules is not None:
         for name, probe, doing in probes.STAGES[stage]:
-            if not report["probes"].get(probes.NEEDS.get(name), {"ok": True})["ok"]:
+            needed = probes.NEEDS.get(name)
+            if needed and not report["probes"].get(needed, {}).get("ok"):
                 continue  # its prerequisite failed; the judge reports that failure
             try:
                 values = probe(modules, inputs)
@@ -88,10 +100,9 @@ def main():
                 else:
                     scalars[key] = value
             report["probes"][name] = {"ok": True, **scalars}
-    np.savez(workdir / "outputs.tmp.npz", **arrays)
-    os.replace(workdir / "outputs.tmp.npz", workdir / "outputs.npz")
-    (workdir / "report.tmp").write_text(json.dumps(report))
-    os.replace(workdir / "report.tmp", workdir / "report.json")
+            save(workdir, report, arrays)  # after each probe: a later timeout keeps what was measured
+    report["complete"] = True
+    save(workdir, report, arrays)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: TensorFlow's can take seconds
 

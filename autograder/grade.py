@@ -4,6 +4,7 @@ Both Gradescope (run_autograder) and `make grade` call grade(). This process is 
 judge: it never imports the student's code or TensorFlow, and it writes results.json
 only after every student process has been killed, from what it measured itself.
 """
+import os
 import time
 import traceback
 
@@ -28,14 +29,24 @@ def stage_summary(run):
     return line + ("\n" + run.output.strip() if run.output.strip() else "")
 
 
-def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print):
+UNSANDBOXED = ("The autograder is misconfigured: it runs as root but cannot run student code as the "
+               "unprivileged user 'nobody' (that user cannot run Python, import the grader or read "
+               "MNIST). Refusing to run untrusted code as root; no points were awarded. "
+               "Course staff: check the permissions of /autograder and the virtualenv.")
+
+
+def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print,
+          require_sandbox=False):
     """Grade the submission folder and write results_path. Returns the results dict.
 
     stages: the stages to run (the others' tests score 0, marked not graded);
-    hidden: test numbers whose results students see only after the due date.
+    hidden: test numbers whose results students see only after the due date;
+    require_sandbox: as root, refuse to run student code unless it can run as 'nobody'.
     """
     start = time.monotonic()
     files, problem = locate(submission)
+    if require_sandbox and os.geteuid() == 0 and not sandbox.sandbox_ids():
+        problem = UNSANDBOXED
     entries, notes = [], []
 
     def rubric_entry(test, fraction, message):
@@ -53,8 +64,13 @@ def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=()
             entries += [rubric_entry(t, 0.0, "not graded in this run (--stages)") for t in tests]
             continue
         log(f"grading {stage} ...", flush=True)
-        stage_inputs = inputs.for_stage(stage)
-        run = sandbox.run_stage(stage, files, stage_inputs, limits)
+        try:
+            stage_inputs = inputs.for_stage(stage)
+            run = sandbox.run_stage(stage, files, stage_inputs, limits)
+        except Exception:  # the grader's own failure costs this stage, not the others
+            failure = "The grader failed on this part (internal error); no points:\n" + traceback.format_exc(limit=3)
+            entries += [rubric_entry(t, 0.0, failure) for t in tests]
+            continue
         notes.append(stage_summary(run))
         for test in tests:
             fraction, message = run_check(test, run, stage_inputs)
@@ -70,10 +86,11 @@ def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=()
     return results
 
 
-def grade_safely(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print):
+def grade_safely(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print,
+                 require_sandbox=False):
     """grade(), but an internal failure still leaves a valid results.json with no points."""
     try:
-        return grade(submission, results_path, limits, stages, hidden, log)
+        return grade(submission, results_path, limits, stages, hidden, log, require_sandbox)
     except Exception:
         message = "The autograder itself failed; no points were awarded. Please tell the course staff.\n"
         results = build([], 0.0, message + traceback.format_exc())

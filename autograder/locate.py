@@ -17,6 +17,8 @@ def locate(submission):
     found = {name: [] for name in REQUIRED}
     for path in sorted(submission.rglob("*.py")):
         parts = path.relative_to(submission).parts
+        if path.is_symlink() or not path.is_file():
+            continue  # a link could point at the judge's files
         if path.name in found and not any(p in IGNORED_PARTS or p.startswith(".") for p in parts):
             found[path.name].append(path)
     problems = []
@@ -33,5 +35,6 @@ def locate(submission):
                     f"but {' and '.join(problems)}. Your submission contains: {shown}. "
                     "Upload the two files from code/ (or a zip of the folder that holds them).")
     vae, assignment = found["vae.py"][0], found["assignment.py"][0]
-    helpers = [p for p in vae.parent.glob("*.py") if p.name not in REQUIRED]
+    helpers = [p for p in vae.parent.glob("*.py")
+               if p.name not in REQUIRED and p.is_file() and not p.is_symlink()]
     return [vae, assignment, *helpers], ""

@@ -12,6 +12,7 @@ ToyCVAE) with a simple stand-in loss instead of the student's VAE and loss_funct
 import importlib
 import importlib.util
 import os
+import sys
 import time
 from types import SimpleNamespace
 
@@ -192,6 +193,9 @@ def toy_models(tf):
     class Toy(tf.keras.Model):
         def __init__(self):
             super().__init__()
+            # the attributes the stencil's models carry, in case train_vae reads them
+            self.input_size, self.latent_size = settings.IMAGE_SIZE, 4
+            self.num_classes = settings.NUM_CLASSES
             self.encode = layers.Dense(8)
             self.decode = layers.Dense(settings.IMAGE_SIZE, activation="sigmoid")
 
@@ -222,18 +226,31 @@ def stand_in_loss(tf):
     return loss
 
 
+def replace_everywhere(original, replacement, train_vae):
+    """Point every module-level name bound to `original` (aliases and helper modules
+    included) and train_vae's default arguments at `replacement`."""
+    if getattr(original, "stand_in", False):
+        return
+    replacement.stand_in = True
+    for module in list(sys.modules.values()):
+        for name, value in list(vars(module).items()) if module else ():
+            if value is original:
+                setattr(module, name, replacement)
+    if train_vae.__defaults__:
+        train_vae.__defaults__ = tuple(replacement if d is original else d for d in train_vae.__defaults__)
+
+
 def train_setup(m, i, conditional, optimizer):
     """A seeded stand-in model with `optimizer`, its data and the patched loss."""
     tf = m.tf
     tf.keras.utils.set_random_seed(settings.SEED)
-    loss = stand_in_loss(tf)
-    for module in (m.vae, m.assignment):
-        module.loss_function = loss
+    replace_everywhere(m.vae.loss_function, stand_in_loss(tf), m.assignment.train_vae)
     model = toy_models(tf)[conditional]()
     x = i["images"][:, None].astype(np.float32) / 255.0
     labels = i["labels"].astype(np.int32)
     model(*((x[:1], np.eye(10, dtype=np.float32)[labels[:1]]) if conditional else (x[:1],)))
     model.optimizer = optimizer
+    optimizer.build(model.trainable_variables)  # no variable creation inside a student's tf.function
     data = tf.data.Dataset.from_tensor_slices((x, labels)).batch(int(i["batch_size"]))
     args = pristine_assignment().parseArguments(["--batch_size", str(int(i["batch_size"]))])
     return model, data, args, x, labels
@@ -292,6 +309,7 @@ def e2e_train(conditional, epochs):
             STATE["given"] = pristine_assignment()
             model = STATE["model"] = make_model(m, conditional)
             model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
+            model.optimizer.build(model.trainable_variables) if model.trainable_variables else None
             flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
                      "--latent_size", str(settings.LATENT_SIZE),
                      "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])

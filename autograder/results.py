@@ -4,6 +4,7 @@ Format: https://gradescope-autograders.readthedocs.io (score, execution_time, ou
 tests[] with name, number, score, max_score, status, output, visibility).
 """
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ def clip(text, limit):
 
 
 def test_entry(test, fraction, message):
+    fraction = float(fraction) if math.isfinite(fraction) else 0.0  # NaN must never become points
     score = round(test.points * max(0.0, min(1.0, fraction)), 2)
     return {"number": test.number, "name": test.name, "score": score, "max_score": test.points,
             "status": "passed" if score >= test.points else "failed",

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import settings
+from . import genuine, judge_classifier, settings
 from .probes import NEEDS
 
 
@@ -42,8 +42,8 @@ def test(number, name, points, stage, visibility="visible"):
 
 def probe(run, name):
     """The report of probe `name`, or Fail with the reason it has none."""
-    if run.problem():
-        raise Fail(run.problem())
+    if run.problem(name):
+        raise Fail(run.problem(name))
     if name in NEEDS:
         probe(run, NEEDS[name])
     report = run.report.get(name)
@@ -145,6 +145,9 @@ def reparam_random(run, i):
     if np.allclose(first, second):
         raise Fail("two calls with the same mu and logvar returned the same z: draw a new eps "
                    "(tf.random.normal) inside every call")
+    mu = i["mu_small"].ravel()
+    if min(np.corrcoef(first.ravel(), mu)[0, 1], np.corrcoef(second.ravel(), mu)[0, 1]) < 0.3:
+        raise Fail("the samples are not centred on mu (z = mu + sigma * eps)")
 
 
 # 2. loss_function ---------------------------------------------------------------------
@@ -168,6 +171,9 @@ def loss_closed_form(run, i):
 @test("2.2", "loss_function: averaged over the batch, not summed", 4, "loss")
 def loss_batch_mean(run, i):
     once, twice = scalar(run, "value", "value"), scalar(run, "doubled", "value")
+    if not once > 0.5 * bce(i["x_hat"], i["x"]).mean():
+        raise Fail(f"the loss {once:.4g} is far below the reconstruction term alone "
+                   f"({bce(i['x_hat'], i['x']).mean():.4g} per image): use bce_function(x_hat, x)")
     if not np.isclose(once, twice, rtol=1e-4):
         raise Fail(f"the loss of a batch repeated twice was {twice:.4g}, but {once:.4g} for the batch "
                    f"alone (ratio {twice / once if once else float('nan'):.3g}); divide the sum by the batch size")
@@ -196,11 +202,16 @@ def check_attributes(run):
         raise Fail(f"missing or not callable: self.{', self.'.join(missing)} (define them in __init__)")
 
 
-def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward"):
+def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward", pieces_name="pieces"):
+    """Shapes and range of call()'s outputs; its mu and logvar must be what mu_layer and
+    logvar_layer give for the same images (both are deterministic)."""
     n = len(i["x"])
     x_hat = array(run, probe_name, "x_hat", (n, 1, 28, 28), "x_hat")
-    array(run, probe_name, "mu", (n, latent), "mu")
-    array(run, probe_name, "logvar", (n, latent), "logvar")
+    for key in ("mu", "logvar"):
+        value = array(run, probe_name, key, (n, latent), key)
+        via_layers = array(run, pieces_name, key, (n, latent), f"{key}_layer(encoder(x))")
+        close(value, via_layers, f"call()'s {key} against {key}_layer(encoder(flattened x))",
+              rtol=1e-3, atol=1e-4, hint="call() must use self.encoder and self.{key}_layer")
     in_unit_interval(x_hat, "x_hat")
 
 
@@ -226,7 +237,7 @@ def model_tests(base, model, stage, conditional, points):
 
     def other_latent(run, i):
         latent = i["z_small"].shape[1]
-        check_forward(run, i, latent=latent, probe_name="latent")
+        check_forward(run, i, latent, "latent", "latent_pieces")
         check_pieces(run, i, conditional, latent, "latent_pieces")
     test(f"{base}.4", f"{model}: works with latent_size=7", points[3], stage)(other_latent)
 
@@ -360,8 +371,6 @@ def e2e_cvae_loss(run, i):
 @test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates digits the judge "
       "classifier recognises (> 90%)", 14, "e2e_cvae")
 def e2e_generation(run, i):
-    from . import genuine, judge_classifier
-
     probe(run, "train_more")
     images = array(run, "generate", "images", (len(i["gen_labels"]), 1, 28, 28), "generated images")
     in_unit_interval(images, "generated images")

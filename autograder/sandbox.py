@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,7 @@ CHILD = settings.PACKAGE / "child.py"
 SANDBOX_USER = "nobody"
 POLL_SECONDS = 0.05
 MAX_REPORT_BYTES = 1_000_000
-MAX_OUTPUTS_BYTES = 64_000_000
+MAX_OUTPUTS_BYTES = 64_000_000  # compressed or not, on disk and once loaded
 # TensorFlow's start-up chatter, dropped from what students read.
 NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]).*\n?",
                    re.MULTILINE)
@@ -59,8 +60,11 @@ class StageRun:
     arrays: dict = field(default_factory=dict)  # "probe.key" -> np.ndarray
     import_error: str = ""
 
-    def problem(self):
-        """One sentence for every test of this stage when the stage itself failed, else ''."""
+    def problem(self, probe=None):
+        """Why `probe` (or the whole stage) has no result, or '' if it has one: the stage
+        failed to import, or stopped (timeout, memory, crash) before that probe finished."""
+        if probe is not None and probe in self.report and not self.import_error:
+            return ""
         if self.import_error:
             return self.import_error
         return {
@@ -134,24 +138,45 @@ def become_subreaper():
         return False
 
 
-def kill_everything(process, ids):
-    """Kill the stage's process group, every remaining descendant of the judge (orphans
-    included, thanks to the subreaper) and, when sandboxed, every process of the sandbox user."""
+def kill_everything(process):
+    """Kill the stage's process group and every remaining descendant of the judge, orphans
+    included (the judge is their subreaper). Nothing else is touched, so several graders
+    can share a machine and the sandbox user."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    leftovers = psutil.Process().children(recursive=True)
-    for child in leftovers:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(leftovers, timeout=5)  # reap the adopted orphans
-    if ids:
-        subprocess.run(["kill", "-9", "-1"], user=ids[0], group=ids[1], extra_groups=[],
-                       capture_output=True)
+    for _ in range(10):  # again until none is left: a fork loop can outrun one sweep
+        leftovers = psutil.Process().children(recursive=True)
+        if not leftovers:
+            break
+        for child in leftovers:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(leftovers, timeout=2)  # reap the adopted orphans
     process.wait()
+
+
+def remove_files_of(uid):
+    """Delete what the sandbox user left in the shared temporary folders (sparing other
+    graders' stage folders, which their own grader removes)."""
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid or entry.name.startswith("vae-"):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def tree_rss_mb(process):
@@ -207,16 +232,18 @@ def read_results(workdir, nonce):
         if report_path.stat().st_size > MAX_REPORT_BYTES:
             return {}, {}
         report = json.loads(report_path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}, {}
     if not isinstance(report, dict) or report.get("nonce") != nonce:
         return {}, {}
     arrays = {}
     try:
-        if arrays_path.stat().st_size <= MAX_OUTPUTS_BYTES:
+        with zipfile.ZipFile(arrays_path) as archive:  # refuse a decompression bomb unopened
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if arrays_path.stat().st_size <= MAX_OUTPUTS_BYTES and unpacked <= MAX_OUTPUTS_BYTES:
             with np.load(arrays_path, allow_pickle=False) as npz:
                 arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError):
+    except Exception:  # anything malformed is simply no data
         arrays = {}
     return report, arrays
 
@@ -249,15 +276,17 @@ def run_stage(stage, files, inputs, limits, timeout=None):
             pass
         status, peak = watch(process, timeout, limits.memory_mb)
         seconds = time.monotonic() - start
-        kill_everything(process, ids)
+        kill_everything(process)
         collector.join(timeout=5)
         report, arrays = read_results(workdir, nonce)
-        if status == "ok" and not report:
+        if status == "ok" and (not report or not report.get("complete", False)):
             status = "crashed"
         return StageRun(stage, status, seconds, peak, collector.text(),
                         report.get("probes", {}), arrays, report.get("import_error", ""))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if ids:
+            remove_files_of(ids[0])  # only after its results were read
 
 
 def watch(process, timeout, memory_mb):

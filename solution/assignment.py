@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from vae import CVAE, VAE, loss_function
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import tensorflow as tf  # noqa: E402
+
+from vae import CVAE, VAE, loss_function  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUTPUTS = HERE.parent / "outputs"
@@ -185,7 +187,7 @@ def save_model_weights(model, args):
 
 
 def load_weights(model, args):
-    """Build `model`'s variables with one dummy batch, then load the saved weights."""
+    """Build `model`'s variables (and its optimizer's) with one dummy batch, then load."""
     path = weights_path(args.is_cvae)
     if not path.is_file():
         raise SystemExit(f"No saved weights at {path}: train once without --load_weights first.")
@@ -194,6 +196,7 @@ def load_weights(model, args):
         model(images, one_hot([0], NUM_CLASSES))
     else:
         model(images)
+    model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
     return model
 

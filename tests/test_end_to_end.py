@@ -37,7 +37,8 @@ def check_reference_in(root):
         (root / "submission" / "hw6" / "code" / name).write_text((ROOT / "solution" / name).read_text())
     os.chmod(root / "source" / "run_autograder", 0o755)
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], capture_output=True, text=True,
-                          env={**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": PY},
+                          env={**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": PY,
+                               "AUTOGRADER_SANDBOX": "required" if sandbox.sandbox_ids() else "optional"},
                           timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text())

@@ -105,3 +105,34 @@ def test_planted_bug_costs_its_own_points(name, submission, grade_it):
         assert text in message(results, number), message(results, number)
     assert results["score"] == sum(expected.values())
     assert all(POINTS[n] > 0 for n in lost)
+
+
+# Stubs that return well-shaped but meaningless values earn nothing on the tests they target,
+# and correct code written in other reasonable ways keeps every point.
+STUBS = {
+    "reparameterize returns pure noise": (
+        ("reparameterize",), [("return mu + tf.exp(0.5 * logvar) * eps", "return eps")], [],
+        {"1.2": 0, "1.3": 0, "1.4": 0}),
+    "loss_function returns 0": (
+        ("loss",), [("return (bce_function(x_hat, x) + kl) / batch_size", "return 0.0 * kl")], [],
+        {"2.1": 0, "2.2": 0, "2.3": 0}),
+    "VAE.call returns zeros of the right shapes": (
+        ("vae",), [("x_hat = self.decoder(reparameterize(mu, logvar))\n        return x_hat, mu, logvar",
+                     "x_hat = self.decoder(reparameterize(mu, logvar))\n        return 0 * x_hat, 0 * mu, 0 * logvar")],
+        [], {"3.2": 0, "3.4": 0}),
+    "train_vae imports loss_function under another name and reads model.num_classes": (
+        ("train_vae",), [],
+        [("from vae import CVAE, VAE, loss_function  # noqa: E402",
+          "from vae import CVAE, VAE, loss_function  # noqa: E402\nfrom vae import loss_function as elbo"),
+         ("                x_hat, mu, logvar = model(images, one_hot(labels, NUM_CLASSES))",
+          "                x_hat, mu, logvar = model(images, one_hot(labels, model.num_classes))"),
+         ("            loss = loss_function(x_hat, images, mu, logvar)", "            loss = elbo(x_hat, images, mu, logvar)")],
+        {}),
+}
+
+
+@pytest.mark.parametrize("name", STUBS)
+def test_stubs_earn_nothing_and_variants_lose_nothing(name, submission, grade_it):
+    stages, vae_changes, assignment_changes, lost = STUBS[name]
+    results, scores = grade_it(submission(vae=vae_changes, assignment=assignment_changes), stages)
+    assert scores == {**full(*stages), **lost}, f"{name}: {results['tests']}"
