@@ -21,10 +21,11 @@ LATENT_SIZE = 15
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 EPOCHS = 5  # the loss checks (6.1, 6.2) are taken after this many epochs
-# The generation check (6.3) trains the same CVAE on to this many epochs. Measured on the
-# reference: 76.8% recognised after 5 epochs, 91.2% after 10, 97.1% after 20, so 5 epochs
-# cannot meet the > 90% bar reliably (README, rubric section).
-GENERATION_EPOCHS = 20
+# The generation check (6.3) trains the same CVAE on to this many epochs. Measured: the
+# reference is recognised 76.8% after 5 epochs, 91.2% after 10, 97.1% after 20; a CVAE with
+# 2 x 256 LeakyReLU layers 89.9% after 20, 93.0% after 30. So 5 epochs cannot meet the
+# > 90% bar reliably, and 30 keeps reasonable architectures clear of it (README, rubric).
+GENERATION_EPOCHS = 30
 EVAL_IMAGES = 2000  # first MNIST test images the judge scores the trained model on
 LOSS_THRESHOLD = 120.0  # mean loss per image must be below this
 
