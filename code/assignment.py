@@ -92,8 +92,9 @@ def train_vae(model, train_loader, args, is_cvae=False):
     For each batch: run the model under tf.GradientTape, compute
     loss_function(x_hat, images, mu, logvar), then apply the gradients with
     model.optimizer.apply_gradients. Return the sum of the batch losses as a Python
-    float (e.g. float(total)), not a tensor. Tip: wrapping the per-batch step in
-    @tf.function makes an epoch several times faster.
+    float (e.g. float(total)), not a tensor. Tip: a per-batch step function with
+    @tf.function makes an epoch several times faster; define it once, outside
+    train_vae, or TensorFlow traces it again (and keeps the copy) every epoch.
     """
     raise NotImplementedError("train_vae: loop over train_loader, apply gradients, return the summed loss as a float")
 

@@ -66,14 +66,15 @@ BUGS = {
         ("cvae", "vae"), [], [], {"4.6": 0}, {"4.6": "did not change with c"}),
     "train_vae never applies gradients": (
         ("train_vae", "loss"), [],
-        [("        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))\n", "")],
+        [("    model.optimizer.apply_gradients(zip(grads, model.trainable_variables))\n", "")],
         {"5.2": 0, "5.3": 0}, {"5.2": "weights did not change"}),
     "train_vae returns the mean": (
         ("train_vae", "loss"), [], [("    return total_loss\n", "    return total_loss / 8\n")],
         {"5.1": 0, "5.4": 0}, {"5.1": "looks like the mean"}),
     "train_vae returns a tensor": (
         ("train_vae", "loss"), [],
-        [("total_loss += float(train_step(images, labels))", "total_loss += train_step(images, labels)")],
+        [("total_loss += float(_train_step(model, images, labels, is_cvae))",
+          "total_loss += _train_step(model, images, labels, is_cvae)")],
         {"5.1": 0, "5.4": 0}, {"5.1": "return a Python float"}),
     "train_vae gives the CVAE wrong labels": (
         ("train_vae", "loss"), [],
@@ -124,9 +125,9 @@ STUBS = {
         ("train_vae",), [],
         [("from vae import CVAE, VAE, loss_function  # noqa: E402",
           "from vae import CVAE, VAE, loss_function  # noqa: E402\nfrom vae import loss_function as elbo"),
-         ("                x_hat, mu, logvar = model(images, one_hot(labels, NUM_CLASSES))",
-          "                x_hat, mu, logvar = model(images, one_hot(labels, model.num_classes))"),
-         ("            loss = loss_function(x_hat, images, mu, logvar)", "            loss = elbo(x_hat, images, mu, logvar)")],
+         ("            x_hat, mu, logvar = model(images, one_hot(labels, NUM_CLASSES))",
+          "            x_hat, mu, logvar = model(images, one_hot(labels, model.num_classes))"),
+         ("        loss = loss_function(x_hat, images, mu, logvar)", "        loss = elbo(x_hat, images, mu, logvar)")],
         {}),
 }
 
