@@ -90,8 +90,7 @@ def main():
             except BaseException as error:  # a probe's failure is data for the judge
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                report["probes"][name] = {"ok": False, "error": f"While {doing}: {describe(error, submission)}",
-                                          "not_implemented": isinstance(error, NotImplementedError)}
+                report["probes"][name] = {"ok": False, "error": f"While {doing}: {describe(error, submission)}"}
                 continue
             scalars = {}
             for key, value in values.items():

@@ -306,15 +306,16 @@ def e2e_train(conditional, epochs):
         tf = m.tf
         if "model" not in STATE:
             tf.keras.utils.set_random_seed(settings.SEED)
-            STATE["given"] = pristine_assignment()
+            given = pristine_assignment()
             model = STATE["model"] = make_model(m, conditional)
             model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
-            model.optimizer.build(model.trainable_variables) if model.trainable_variables else None
+            if model.trainable_variables:  # weights made in __init__: build Adam outside any tf.function
+                model.optimizer.build(model.trainable_variables)
             flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
                      "--latent_size", str(settings.LATENT_SIZE),
                      "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])
-            STATE["args"] = STATE["given"].parseArguments(flags)
-            STATE["data"] = STATE["given"].load_mnist(settings.BATCH_SIZE)
+            STATE["args"] = given.parseArguments(flags)
+            STATE["data"] = given.load_mnist(settings.BATCH_SIZE)
             STATE["epochs"] = 0
         reported, seconds = [], []
         while STATE["epochs"] < epochs:

@@ -211,7 +211,7 @@ def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward", pie
         value = array(run, probe_name, key, (n, latent), key)
         via_layers = array(run, pieces_name, key, (n, latent), f"{key}_layer(encoder(x))")
         close(value, via_layers, f"call()'s {key} against {key}_layer(encoder(flattened x))",
-              rtol=1e-3, atol=1e-4, hint="call() must use self.encoder and self.{key}_layer")
+              rtol=1e-3, atol=1e-4, hint=f"call() must use self.encoder and self.{key}_layer")
     in_unit_interval(x_hat, "x_hat")
 
 

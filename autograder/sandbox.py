@@ -279,7 +279,7 @@ def run_stage(stage, files, inputs, limits, timeout=None):
         kill_everything(process)
         collector.join(timeout=5)
         report, arrays = read_results(workdir, nonce)
-        if status == "ok" and (not report or not report.get("complete", False)):
+        if status == "ok" and not report.get("complete"):  # ended before the child finished
             status = "crashed"
         return StageRun(stage, status, seconds, peak, collector.text(),
                         report.get("probes", {}), arrays, report.get("import_error", ""))
