@@ -47,7 +47,22 @@ def explain(error, submission):
               if f.filename.startswith(str(submission))]
     where = "".join(f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}: {f.line}\n"
                     for f in frames[-4:])
-    return f"{type(error).__name__}: {error}" + (f"\n{where}" if where else "")
+    return f"{type(error).__name__}: {unwrap_keras(str(error))}" + (f"\n{where}" if where else "")
+
+
+KERAS_WRAPPER = "Exception encountered when calling "
+
+
+def unwrap_keras(text):
+    """Keras wraps a layer's error as 'Exception encountered when calling Layer.call().' and puts
+    the explanation (expected and received shapes) on later lines: put that first."""
+    if not text.startswith(KERAS_WRAPPER):
+        return text
+    first, _, rest = text.partition("\n")
+    reason, _, arguments = ANSI.sub("", rest).strip().partition("\n\nArguments received by")
+    where = first[len(KERAS_WRAPPER):].rstrip(". ")
+    text = f"{reason.strip() or first} (raised in {where})"
+    return text + (f"\nArguments received by{arguments.rstrip()}" if arguments else "")
 
 
 def save(workdir, report, arrays):

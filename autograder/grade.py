@@ -15,13 +15,17 @@ from .results import build, table, test_entry, write
 
 def run_check(test, run, stage_inputs):
     """(fraction, message) of one test; an unexpected error in a check earns nothing."""
+    rubric.NOTES.clear()
     try:
         verdict = test.check(run, stage_inputs)
     except rubric.Fail as failure:
         return 0.0, str(failure)
     except Exception:  # a bug of the grader must not become points, nor hide the others
         return 0.0, "The grader could not evaluate this test (internal error):\n" + traceback.format_exc(limit=3)
-    return verdict if verdict else (1.0, "passed")
+    fraction, message = verdict if verdict else (1.0, "passed")
+    if rubric.NOTES:
+        message += " (" + "; ".join(rubric.NOTES) + ")"
+    return fraction, message
 
 
 def stage_summary(run):

@@ -7,6 +7,7 @@ import numpy as np
 from . import settings
 
 N_SMALL = 16  # batch size of the shape checks
+REPEATED_IMAGES, REPEATS = 8, 1024  # call() sampled this often per image (3.2, 4.2)
 
 
 def rng_for(stage):
@@ -44,7 +45,9 @@ def model(rng):
     return {"x": images(rng, N_SMALL), "c": one_hot(labels),
             "c_other": one_hot((labels + 1 + rng.integers(0, 9, N_SMALL)) % settings.NUM_CLASSES),
             "z": rng.normal(size=(N_SMALL, settings.LATENT_SIZE)).astype(np.float32),
-            "z_small": rng.normal(size=(N_SMALL, 7)).astype(np.float32)}
+            "z_small": rng.normal(size=(N_SMALL, 7)).astype(np.float32),
+            "x_rep": images(rng, REPEATED_IMAGES), "repeats": np.array(REPEATS),
+            "eps_rep": rng.normal(size=(REPEATED_IMAGES * REPEATS, settings.LATENT_SIZE)).astype(np.float32)}
 
 
 def train_vae(rng):

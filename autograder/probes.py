@@ -132,20 +132,79 @@ def model_build(conditional):
     return probe
 
 
+class FormRecorder:
+    """Stands in for model.encoder during one call of the student's call(): remembers the
+    shape of what call() hands the encoder ([N, 784], [N, 1, 28, 28], ...), then calls it."""
+
+    def __init__(self, encoder):
+        self.encoder, self.shape = encoder, None
+
+    def __call__(self, *args, **kwargs):
+        if self.shape is None and args and hasattr(args[0], "shape"):
+            self.shape = tuple(int(d) for d in args[0].shape[1:])
+        return self.encoder(*args, **kwargs)
+
+
+def call_recording_form(model, args, key):
+    """model(*args); STATE[f"form_{key}"] becomes the per-example shape its call() gave the
+    encoder (None if unknown), kept even if call() fails later. The recorder bypasses Keras'
+    attribute tracking, so nothing about the model changes."""
+    encoder = model.encoder
+    recorder = FormRecorder(encoder)
+    object.__setattr__(model, "encoder", recorder)
+    try:
+        return model(*args)
+    finally:
+        object.__setattr__(model, "encoder", encoder)
+        STATE[f"form_{key}"] = recorder.shape
+
+
+def encoder_input(flat, form):
+    """The judge's flat encoder input [N, F] in the form the student's call() uses."""
+    if form and int(np.prod(form)) == flat.shape[1]:
+        return flat.reshape((len(flat),) + tuple(form))
+    return flat
+
+
 def model_forward(conditional, key="model"):
     def probe(m, i):
         model = STATE[key]
         args = (i["x"], i["c"]) if conditional else (i["x"],)
-        return unpack3(model(*map(m.tf.constant, args)), "call")
+        return unpack3(call_recording_form(model, tuple(map(m.tf.constant, args)), key), "call")
     return probe
 
 
-def pieces(m, model, i, conditional, z):
-    """The autograder's own path through the model: encoder -> mu/logvar layers, decoder."""
+def call_distribution(conditional):
+    """x_hat of call() for each image repeated K times, next to the decoder's output for
+    z = mu + sigma * eps drawn here: both are samples of the same distribution when call()
+    decodes concat([reparameterize(mu, logvar), c]). Means and variances over the K draws."""
+    def probe(m, i):
+        tf, model = m.tf, STATE["model"]
+        x, k = i["x_rep"], int(i["repeats"])
+        c = np.repeat(i["c"][:len(x)], k, 0)
+        x_all = np.repeat(x, k, 0)
+        result = model(*((tf.constant(x_all), tf.constant(c)) if conditional else (tf.constant(x_all),)))
+        called = unpack3(result, "call")
+        z = called["mu"] + np.exp(0.5 * called["logvar"]) * i["eps_rep"].reshape(len(x_all), -1)
+        code = np.concatenate([z, c], 1) if conditional else z
+        decoded = as_array(model.decoder(tf.constant(code.astype(np.float32))), "decoder's output")
+        out = {}
+        for name, value in (("call", called["x_hat"]), ("decoder", decoded)):
+            if value.size != len(x_all) * settings.IMAGE_SIZE:
+                raise TypeError(f"{name} returned {list(value.shape)}, expected [{len(x_all)}, 1, 28, 28]")
+            value = value.reshape(len(x), k, -1)
+            out[f"{name}_mean"], out[f"{name}_var"] = value.mean(1), value.var(1)
+        return out
+    return probe
+
+
+def pieces(m, model, i, conditional, z, form=None):
+    """The autograder's own path through the model: encoder -> mu/logvar layers, decoder.
+    The encoder gets the images in the form the student's call() gives it."""
     tf = m.tf
     flat = i["x"].reshape(len(i["x"]), -1)
     c = i.get("c")
-    hidden = model.encoder(tf.constant(np.concatenate([flat, c], 1) if conditional else flat))
+    hidden = model.encoder(tf.constant(np.concatenate([flat, c], 1) if conditional else encoder_input(flat, form)))
     code = np.concatenate([z, c], 1) if conditional else z
     return {"mu": as_array(model.mu_layer(hidden), "mu_layer's output"),
             "logvar": as_array(model.logvar_layer(hidden), "logvar_layer's output"),
@@ -154,7 +213,7 @@ def pieces(m, model, i, conditional, z):
 
 def model_pieces(conditional):
     def probe(m, i):
-        return pieces(m, STATE["model"], i, conditional, i["z"])
+        return pieces(m, STATE["model"], i, conditional, i["z"], STATE.get("form_model"))
     return probe
 
 
@@ -167,7 +226,7 @@ def model_other_latent(conditional):
 
 def model_other_latent_pieces(conditional):
     def probe(m, i):
-        return pieces(m, STATE["small"], i, conditional, i["z_small"])
+        return pieces(m, STATE["small"], i, conditional, i["z_small"], STATE.get("form_small"))
     return probe
 
 
@@ -198,10 +257,16 @@ def toy_models(tf):
             self.num_classes = settings.NUM_CLASSES
             self.encode = layers.Dense(8)
             self.decode = layers.Dense(settings.IMAGE_SIZE, activation="sigmoid")
+            # A fixed, strong effect of c on mu and logvar: with wrong labels (or zeros) the
+            # stand-in loss differs by far more than 5.4's tolerance.
+            self.from_c = layers.Dense(8, use_bias=False, trainable=False,
+                                       kernel_initializer=tf.keras.initializers.RandomUniform(-2.0, 2.0, seed=7))
 
         def outputs(self, x, c=None):
             flat = tf.reshape(x, (-1, settings.IMAGE_SIZE))
             stats = self.encode(flat if c is None else tf.concat([flat, c], 1))
+            if c is not None:
+                stats = stats + self.from_c(c)
             mu, logvar = stats[:, :4], stats[:, 4:]
             image = self.decode(mu if c is None else tf.concat([mu, c], 1))
             return tf.reshape(image, (-1, 1, 28, 28)), mu, logvar
@@ -248,7 +313,7 @@ def train_setup(m, i, conditional, optimizer):
     model = toy_models(tf)[conditional]()
     x = i["images"][:, None].astype(np.float32) / 255.0
     labels = i["labels"].astype(np.int32)
-    model(*((x[:1], np.eye(10, dtype=np.float32)[labels[:1]]) if conditional else (x[:1],)))
+    model(*((x[:1], np.eye(settings.NUM_CLASSES, dtype=np.float32)[labels[:1]]) if conditional else (x[:1],)))
     model.optimizer = optimizer
     optimizer.build(model.trainable_variables)  # no variable creation inside a student's tf.function
     data = tf.data.Dataset.from_tensor_slices((x, labels)).batch(int(i["batch_size"]))
@@ -257,17 +322,21 @@ def train_setup(m, i, conditional, optimizer):
 
 
 def outputs_of(model, x, labels, conditional):
-    result = model(x, np.eye(10, dtype=np.float32)[labels]) if conditional else model(x)
+    result = model(x, np.eye(settings.NUM_CLASSES, dtype=np.float32)[labels]) if conditional else model(x)
     return {k: np.asarray(v) for k, v in zip(("x_hat", "mu", "logvar"), result)}
 
 
 def returned(value):
-    """How the judge sees train_vae's return value: its type and float value if any."""
-    out = {"type": type(value).__name__, "is_float": isinstance(value, float)}
+    """How the judge sees train_vae's return value: its type, and its value when it is one
+    number (a float, a numpy scalar or a 0-d tensor alike)."""
+    out = {"type": type(value).__name__}
     try:
-        out["value"] = float(value)
-    except (TypeError, ValueError):
-        pass
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything that is not array-like is simply no number
+        return out
+    out["shape"] = list(array.shape)
+    if array.dtype.kind in "fiu" and array.size == 1:
+        out["value"] = float(array.reshape(()))
     return out
 
 
@@ -309,8 +378,12 @@ def e2e_train(conditional, epochs):
             given = pristine_assignment()
             model = STATE["model"] = make_model(m, conditional)
             model.optimizer = tf.keras.optimizers.Adam(learning_rate=settings.LEARNING_RATE)
-            if model.trainable_variables:  # weights made in __init__: build Adam outside any tf.function
-                model.optimizer.build(model.trainable_variables)
+            # Build every weight with one dummy batch, then Adam for all of them, outside any
+            # tf.function (a model that made some weights in __init__ would otherwise get an
+            # optimizer that knows only those).
+            dummy = tf.zeros((2, 1, 28, 28))
+            model(*((dummy, tf.one_hot([0, 1], settings.NUM_CLASSES)) if conditional else (dummy,)))
+            model.optimizer.build(model.trainable_variables)
             flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
                      "--latent_size", str(settings.LATENT_SIZE),
                      "--learning_rate", str(settings.LEARNING_RATE)] + (["--is_cvae"] if conditional else [])
@@ -338,7 +411,12 @@ def e2e_evaluate(conditional):
         with np.load(os.environ["MNIST_NPZ"]) as mnist:
             x = mnist["x_test"][:len(i["eps"])].reshape(len(i["eps"]), -1).astype(np.float32) / 255.0
             c = np.eye(settings.NUM_CLASSES, dtype=np.float32)[mnist["y_test"][:len(i["eps"])]]
-        hidden = model.encoder(tf.constant(np.concatenate([x, c], 1) if conditional else x))
+        if conditional:
+            encoded = np.concatenate([x, c], 1)
+        else:
+            call_recording_form(model, (tf.constant(x[:2].reshape(2, 1, 28, 28)),), "trained")
+            encoded = encoder_input(x, STATE["form_trained"])
+        hidden = model.encoder(tf.constant(encoded))
         mu = as_array(model.mu_layer(hidden), "mu_layer's output")
         logvar = as_array(model.logvar_layer(hidden), "logvar_layer's output")
         z = mu + np.exp(0.5 * logvar) * i["eps"]
@@ -359,7 +437,7 @@ def e2e_generate(m, i):
 
 # A probe that needs an earlier one's result (a built or trained model) is skipped when
 # that one failed, and its tests report the earlier failure.
-NEEDS = {"forward": "build", "pieces": "build", "latent_pieces": "latent", "decoder_c": "build",
+NEEDS = {"forward": "build", "distribution": "build", "pieces": "build", "latent_pieces": "latent", "decoder_c": "build",
          "encoder_c": "build", "evaluate": "train", "train_more": "train", "generate": "train_more"}
 
 # stage -> [(probe name, function, what it does: quoted to the student if it fails)]
@@ -385,6 +463,8 @@ for _stage, _conditional, _name in (("vae", False, "VAE"), ("cvae", True, "CVAE"
         ("build", model_build(_conditional), f"building {_name}(784, latent_size=15)"),
         ("forward", model_forward(_conditional), f"calling {_call}"),
         ("pieces", model_pieces(_conditional), "calling encoder, mu_layer, logvar_layer and decoder one by one"),
+        ("distribution", call_distribution(_conditional),
+         f"calling the model on 8 images repeated 1024 times, and the decoder on z = mu + sigma * eps"),
         ("latent", model_other_latent(_conditional), f"building {_name} with latent_size=7 and calling {_call}"),
         ("latent_pieces", model_other_latent_pieces(_conditional),
          "calling the pieces of the latent_size=7 model one by one")]

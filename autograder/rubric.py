@@ -68,6 +68,24 @@ def array(run, name, key, shape=None, what=None):
     return value.astype(np.float64)
 
 
+NOTES = []  # remarks about accepted forms, added to the current test's "passed" message
+
+
+def images(run, name, key, n, what=None):
+    """Probe `name`'s images `key` as [n, 1, 28, 28]. Any layout of n * 784 values with n
+    first ([n, 784], [n, 28, 28], ...) is the same images: reshaped here, and said so."""
+    value = array(run, name, key, None, what)
+    what = what or key
+    if value.shape != (n, 1, 28, 28):
+        if value.ndim < 2 or value.shape[0] != n or value.size != n * settings.IMAGE_SIZE:
+            raise Fail(f"{what} has shape {list(value.shape)}, expected {[n, 1, 28, 28]}")
+        note = f"{what} came as {list(value.shape)} and was read as [{n}, 1, 28, 28]"
+        if note not in NOTES:
+            NOTES.append(note)
+        value = value.reshape(n, 1, 28, 28)
+    return value
+
+
 def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
     if not np.allclose(observed, expected, rtol=rtol, atol=atol):
         worst = np.max(np.abs(np.asarray(observed) - expected))
@@ -206,7 +224,7 @@ def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward", pie
     """Shapes and range of call()'s outputs; its mu and logvar must be what mu_layer and
     logvar_layer give for the same images (both are deterministic)."""
     n = len(i["x"])
-    x_hat = array(run, probe_name, "x_hat", (n, 1, 28, 28), "x_hat")
+    x_hat = images(run, probe_name, "x_hat", n, "x_hat")
     for key in ("mu", "logvar"):
         value = array(run, probe_name, key, (n, latent), key)
         via_layers = array(run, pieces_name, key, (n, latent), f"{key}_layer(encoder(x))")
@@ -220,9 +238,27 @@ def check_pieces(run, i, conditional, latent=settings.LATENT_SIZE, probe_name="p
     inputs = f"[N, 784{' + 10' if conditional else ''}]"
     array(run, probe_name, "mu", (n, latent), f"mu_layer(encoder(x)) for x of shape {inputs}")
     array(run, probe_name, "logvar", (n, latent), f"logvar_layer(encoder(x)) for x of shape {inputs}")
-    decoded = array(run, probe_name, "decoded", (n, 1, 28, 28),
-                    f"decoder(z) for z of shape [N, {latent}{' + 10' if conditional else ''}]")
+    decoded = images(run, probe_name, "decoded", n,
+                     f"decoder(z) for z of shape [N, {latent}{' + 10' if conditional else ''}]")
     in_unit_interval(decoded, "decoder's output")
+
+
+def check_sampling(run, i, conditional):
+    """call()'s x_hat must be distributed like decoder(concat([mu + sigma * eps, c])) with
+    fresh eps: the means over K draws of the two may differ only as much as K samples
+    allow (their squared difference, relative to its expected size, stays near 1)."""
+    stats = {k: array(run, "distribution", k) for k in ("call_mean", "call_var", "decoder_mean", "decoder_var")}
+    repeats = int(i["repeats"])
+    noise = ((stats["call_var"] + stats["decoder_var"]) / repeats).sum() + 1e-12
+    ratio = float(((stats["call_mean"] - stats["decoder_mean"]) ** 2).sum() / noise)
+    if ratio > settings.SAMPLING_RATIO:
+        decoded = "decoder(concat([z, c]))" if conditional else "decoder(z)"
+        raise Fail(f"call()'s x_hat is not distributed like {decoded} with z = reparameterize(mu, logvar): "
+                   f"over {repeats} draws per image their means differ {ratio:.1f} times more than "
+                   f"sampling noise explains (at most {settings.SAMPLING_RATIO:g} passes). "
+                   + ("Does call() give the decoder concat([z, c]) with the same c?" if conditional
+                      else "Does call() decode the sampled z (not mu)?"))
+    return ratio
 
 
 def model_tests(base, model, stage, conditional, points):
@@ -230,8 +266,12 @@ def model_tests(base, model, stage, conditional, points):
     shape = "x, c" if conditional else "x"
     test(f"{base}.1", f"{model}: has encoder, mu_layer, logvar_layer, decoder", points[0], stage)(
         lambda run, i: check_attributes(run))
+    def forward(run, i):
+        check_forward(run, i)
+        ratio = check_sampling(run, i, conditional)
+        return 1.0, f"passed (x_hat against decoder(z): sampling ratio {ratio:.2f} <= {settings.SAMPLING_RATIO:g})"
     test(f"{base}.2", f"{model}: call({shape}) returns x_hat [N,1,28,28] in [0,1], mu and logvar [N,Z]",
-         points[1], stage)(lambda run, i: check_forward(run, i))
+         points[1], stage)(forward)
     test(f"{base}.3", f"{model}: encoder, mu_layer, logvar_layer and decoder work on their own",
          points[2], stage)(lambda run, i: check_pieces(run, i, conditional))
 
@@ -248,8 +288,7 @@ model_tests("4", "CVAE", "cvae", True, (2, 4, 3, 2))
 
 @test("4.5", "CVAE: the decoder's output depends on c", 2, "cvae")
 def cvae_decoder_c(run, i):
-    shape = (len(i["x"]), 1, 28, 28)
-    a, b = (array(run, "decoder_c", f"decoded_{k}", shape) for k in ("c", "c_other"))
+    a, b = (images(run, "decoder_c", f"decoded_{k}", len(i["x"]), "decoder's output") for k in ("c", "c_other"))
     if np.max(np.abs(a - b)) < 1e-5:
         raise Fail("decoder(concat([z, c])) gave the same image for different c: the decoder's "
                    "first layer must see the one-hot vector")
@@ -279,7 +318,9 @@ def expected_sum(run, name, i):
 def check_sum(run, i, name, is_cvae):
     report = probe(run, name)
     if "value" not in report:
-        raise Fail(f"train_vae returned {report.get('type')}, expected a float (the summed loss)")
+        shape = f" of shape {report['shape']}" if report.get("shape") else ""
+        raise Fail(f"train_vae returned a {report.get('type')}{shape}; expected one number, the sum of "
+                   "the batch losses (e.g. return float(total))")
     expected = expected_sum(run, name, i)
     got = report["value"]
     if not np.isclose(got, expected, rtol=1e-3):
@@ -288,8 +329,6 @@ def check_sum(run, i, name, is_cvae):
                 else " Use one_hot(labels, 10) as c." if is_cvae else "")
         raise Fail(f"train_vae returned {got:.6g}; the sum of the {batches} batch losses is "
                    f"{expected:.6g}.{hint}")
-    if not report.get("is_float"):
-        raise Fail(f"train_vae returned a {report.get('type')}; return a Python float (float(total))")
 
 
 @test("5.1", "train_vae: returns the sum of the batch losses as a float", 5, "train_vae")
@@ -337,7 +376,7 @@ def judged_loss(run, i):
     n = len(i["eps"])
     mu = array(run, "evaluate", "mu", (n, settings.LATENT_SIZE))
     logvar = array(run, "evaluate", "logvar", (n, settings.LATENT_SIZE))
-    shuffled = array(run, "evaluate", "x_hat_shuffled", (n, 1, 28, 28))
+    shuffled = images(run, "evaluate", "x_hat_shuffled", n, "decoder's output")
     x_hat = np.empty_like(shuffled)
     x_hat[i["order"]] = shuffled
     x = mnist()["x_test"][:n, None].astype(np.float64) / 255.0
@@ -372,10 +411,10 @@ def e2e_cvae_loss(run, i):
       "classifier recognises (> 90%)", 14, "e2e_cvae")
 def e2e_generation(run, i):
     probe(run, "train_more")
-    images = array(run, "generate", "images", (len(i["gen_labels"]), 1, 28, 28), "generated images")
-    in_unit_interval(images, "generated images")
-    genuine.check(images, i["gen_labels"], mnist(), Fail)
-    predicted = judge_classifier.classify(images.astype(np.float32))
+    drawn = images(run, "generate", "images", len(i["gen_labels"]), "generated images")
+    in_unit_interval(drawn, "generated images")
+    genuine.check(drawn, i["gen_labels"], mnist(), Fail)
+    predicted = judge_classifier.classify(drawn.astype(np.float32))
     accuracy = float(np.mean(predicted == i["gen_labels"]))
     per_class = [float(np.mean(predicted[i["gen_labels"] == d] == d)) for d in range(settings.NUM_CLASSES)]
     detail = (f"{accuracy:.1%} of {len(predicted)} generated digits recognised as the requested digit "

@@ -29,6 +29,12 @@ GENERATION_EPOCHS = 30
 EVAL_IMAGES = 2000  # first MNIST test images the judge scores the trained model on
 LOSS_THRESHOLD = 120.0  # mean loss per image must be below this
 
+# 3.2/4.2: how far the means of call()'s x_hat and of decoder(z) with the judge's own eps may
+# drift apart, in units of their expected sampling difference (about 1 for a correct call();
+# measured on untrained reference models: 0.99-1.22 when correct, 18-20 when call() gives the
+# decoder zeros instead of c, above 300 when it decodes mu without sampling).
+SAMPLING_RATIO = 4.0
+
 # Generation: samples per digit, the bar and the partial-credit floor.
 SAMPLES_PER_CLASS = 100
 ACCURACY_BAR = 0.90  # full points above this

@@ -91,8 +91,8 @@ def train_vae(model, train_loader, args, is_cvae=False):
 
     For each batch: run the model under tf.GradientTape, compute
     loss_function(x_hat, images, mu, logvar), then apply the gradients with
-    model.optimizer.apply_gradients. Return the sum of the batch losses as a Python
-    float (e.g. float(total)), not a tensor. Tip: a per-batch step function with
+    model.optimizer.apply_gradients. Return the sum of the batch losses as one number;
+    float(total) is the simplest (a 0-d tensor is accepted too). Tip: a per-batch step function with
     @tf.function makes an epoch several times faster; define it once, outside
     train_vae, or TensorFlow traces it again (and keeps the copy) every epoch.
     """

@@ -71,15 +71,28 @@ BUGS = {
     "train_vae returns the mean": (
         ("train_vae", "loss"), [], [("    return total_loss\n", "    return total_loss / 8\n")],
         {"5.1": 0, "5.4": 0}, {"5.1": "looks like the mean"}),
-    "train_vae returns a tensor": (
+    "train_vae returns the per-batch losses": (
         ("train_vae", "loss"), [],
-        [("total_loss += float(_train_step(model, images, labels, is_cvae))",
-          "total_loss += _train_step(model, images, labels, is_cvae)")],
-        {"5.1": 0, "5.4": 0}, {"5.1": "return a Python float"}),
+        [("    total_loss = 0.0\n", "    total_loss = []\n"),
+         ("total_loss += float(_train_step(model, images, labels, is_cvae))",
+          "total_loss.append(float(_train_step(model, images, labels, is_cvae)))")],
+        {"5.1": 0, "5.4": 0}, {"5.1": "returned a list of shape [8]; expected one number"}),
     "train_vae gives the CVAE wrong labels": (
         ("train_vae", "loss"), [],
         [("one_hot(labels, NUM_CLASSES))", "one_hot(tf.zeros_like(labels), NUM_CLASSES))")],
         {"5.4": 0}, {"5.4": "one_hot(labels, 10)"}),
+    "train_vae gives the CVAE zeros for c": (
+        ("train_vae", "loss"), [],
+        [("one_hot(labels, NUM_CLASSES))", "tf.zeros((tf.shape(labels)[0], NUM_CLASSES)))")],
+        {"5.4": 0}, {"5.4": "one_hot(labels, 10)"}),
+    "CVAE.call gives the decoder zeros instead of c": (
+        ("cvae", "vae"),
+        [("x_hat = self.decoder(tf.concat([z, c], axis=1))", "x_hat = self.decoder(tf.concat([z, 0 * c], axis=1))")],
+        [], {"4.2": 0}, {"4.2": "same c?"}),
+    "VAE.call decodes mu without sampling": (
+        ("vae", "cvae"),
+        [("x_hat = self.decoder(reparameterize(mu, logvar))", "x_hat = self.decoder(mu)")],
+        [], {"3.2": 0}, {"3.2": "decode the sampled z"}),
 }
 
 # The two CVAE bugs put a slice that drops c in front of the layers the reference built.

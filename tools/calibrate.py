@@ -1,11 +1,12 @@
-"""Calibrate the end-to-end thresholds: grade correct solutions over several seeds.
+"""Calibrate the grader's statistical bars: grade correct solutions over several seeds.
 
     python tools/calibrate.py [--seeds 10] [--variants reference,3x256-relu] [--out outputs/calibration.json]
 
 Each variant is the reference with another architecture a student might reasonably
-choose (hidden 256-512, 2-3 layers, ReLU or LeakyReLU). For every seed the grader runs
-both training stages with GRADER_SEED set; the table gives each test's pass rate and the
-worst margin between the measured value and its threshold.
+choose (hidden 256-512, 2-3 layers, ReLU or LeakyReLU), or a whole correct submission
+in another style. For every seed the grader runs the model parts (3.2/4.2's sampling
+ratio) and both training stages with GRADER_SEED set; the table gives each test's pass
+rate and the worst margin between the measured value and its threshold.
 """
 import argparse
 import json
@@ -20,21 +21,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
 
-VARIANTS = {  # name -> (layers, hidden, activation)
+VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
     "3x256-relu": (3, 256, "relu"),
     "3x512-leaky": (3, 512, "leaky_relu"),
     "2x256-leaky": (2, 256, "leaky_relu"),
+    "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
 }
-MEASURE = {"6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of"}
+MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
+           "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of"}
 
 
 def variant_folder(name, folder):
+    folder.mkdir(parents=True)
+    if isinstance(VARIANTS[name], Path):
+        for source in VARIANTS[name].glob("*.py"):
+            (folder / source.name).write_text(source.read_text())
+        return folder
     layers, hidden, activation = VARIANTS[name]
     text = (ROOT / "solution" / "vae.py").read_text()
     text = text.replace("hidden=512", f"hidden={hidden}").replace(
         'activation="relu") for _ in range(2)', f'activation="{activation}") for _ in range({layers})')
-    folder.mkdir(parents=True)
     (folder / "vae.py").write_text(text)
     (folder / "assignment.py").write_text((ROOT / "solution" / "assignment.py").read_text())
     return folder
@@ -43,7 +50,7 @@ def variant_folder(name, folder):
 def grade_once(folder, seed, results):
     env = {**os.environ, "GRADER_SEED": str(seed)}
     subprocess.run([sys.executable, "-m", "autograder", "--submission", str(folder), "--results", str(results),
-                    "--stages", "e2e_vae,e2e_cvae", "--quiet"], cwd=ROOT, env=env, check=True,
+                    "--stages", "vae,cvae,e2e_vae,e2e_cvae", "--quiet"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     tests = {e["number"]: e for e in json.loads(results.read_text())["tests"]}
     row = {}
@@ -59,6 +66,8 @@ def margin(number, value):
         return None
     if number == "6.3":
         return value - 100 * settings.ACCURACY_BAR
+    if number in ("3.2", "4.2"):
+        return settings.SAMPLING_RATIO - value
     return settings.LOSS_THRESHOLD - value
 
 

@@ -1,0 +1,228 @@
+"""Train a VAE or CVAE on MNIST and save figures of what it generates.
+
+    python assignment.py              # VAE
+    python assignment.py --is_cvae    # conditional VAE
+    python assignment.py --help       # every option
+
+Only train_vae is yours to write; everything else here is given.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import tensorflow as tf  # noqa: E402
+
+from vae import CVAE, VAE, loss_function  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+OUTPUTS = HERE.parent / "outputs"
+DEFAULT_MNIST = HERE.parent / "data" / "mnist.npz"
+NUM_CLASSES = 10
+
+
+class HelpfulParser(argparse.ArgumentParser):
+    """Shows the whole help, not just a usage line, when an argument is wrong."""
+
+    def error(self, message):
+        self.print_help(sys.stderr)
+        self.exit(2, f"\nerror: {message}\n")
+
+
+def parseArguments(argv=None):
+    parser = HelpfulParser(description="Train a VAE or CVAE on MNIST.")
+    parser.add_argument("--is_cvae", action="store_true", help="train the conditional VAE")
+    parser.add_argument("--load_weights", action="store_true",
+                        help="skip training and load weights saved by an earlier run")
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--num_epochs", type=int, default=5)
+    parser.add_argument("--latent_size", type=int, default=15)
+    parser.add_argument("--input_size", type=int, default=28 * 28)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    return parser.parse_args(argv)
+
+
+def one_hot(labels, class_size):
+    """Integer labels [N] -> float32 one-hot matrix [N, class_size]."""
+    return tf.one_hot(tf.cast(labels, tf.int32), class_size, dtype=tf.float32)
+
+
+def load_mnist(batch_size, buffer_size=1024):
+    """The MNIST training set as a shuffled, batched tf.data.Dataset.
+
+    Each element is (images, labels): images float32 [B, 1, 28, 28] in [0, 1],
+    labels int32 [B]. Pixels stay uint8 until a batch is formed, so the dataset
+    holds 47 MB rather than 188 MB. The file is data/mnist.npz (run `make data`),
+    or the path in the environment variable MNIST_NPZ.
+    """
+    path = Path(os.environ.get("MNIST_NPZ", DEFAULT_MNIST))
+    if not path.is_file():
+        raise SystemExit(
+            f"MNIST not found at {path}. From the repository root run `make data` "
+            "(see README.md, section 'Getting MNIST')."
+        )
+    with np.load(path) as mnist:
+        images, labels = mnist["x_train"], mnist["y_train"]
+
+    def to_float(x, y):
+        x = tf.cast(x, tf.float32)[:, tf.newaxis] / 255.0
+        return x, tf.cast(y, tf.int32)
+
+    return (
+        tf.data.Dataset.from_tensor_slices((images, labels))
+        .shuffle(buffer_size)
+        .batch(batch_size)
+        .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def train_vae(model, train_loader, args, is_cvae=False):
+    """Train `model` for one epoch; return the sum of the per-batch losses.
+
+    model:        a VAE or CVAE whose optimizer is already attached as model.optimizer.
+    train_loader: a tf.data.Dataset of (images [B, 1, 28, 28], labels [B]).
+    args:         the parsed command-line arguments (you may not need them).
+    is_cvae:      if True, call model(images, one_hot(labels, 10)); else model(images).
+
+    For each batch: run the model under tf.GradientTape, compute
+    loss_function(x_hat, images, mu, logvar), then apply the gradients with
+    model.optimizer.apply_gradients. Return the sum of the batch losses as one number;
+    float(total) is the simplest (a 0-d tensor is accepted too). Tip: a per-batch step function with
+    @tf.function makes an epoch several times faster; define it once, outside
+    train_vae, or TensorFlow traces it again (and keeps the copy) every epoch.
+    """
+    total = tf.constant(0.0)
+    for images, labels in train_loader:
+        total += train_step(model, images, one_hot(labels, NUM_CLASSES) if is_cvae else None)
+    return total  # a 0-d tensor, not a Python float
+
+
+@tf.function
+def train_step(model, images, c):
+    with tf.GradientTape() as tape:
+        if c is None:
+            x_hat, mu, logvar = model(images)
+        else:
+            x_hat, mu, logvar = model(images, c, training=True)
+        loss = loss_function(x_hat, images, mu, logvar)
+    variables = model.trainable_weights
+    model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+
+
+def build_model(args):
+    """The model named by the arguments, with its Adam optimizer attached."""
+    if args.is_cvae:
+        model = CVAE(args.input_size, num_classes=NUM_CLASSES, latent_size=args.latent_size)
+    else:
+        model = VAE(args.input_size, latent_size=args.latent_size)
+    model.optimizer = tf.keras.optimizers.Adam(learning_rate=args.learning_rate)
+    return model
+
+
+def show_vae_images(model, latent_size, path=None):
+    """Decode 100 draws z ~ N(0, I) and save them as a 10 x 10 grid."""
+    z = tf.random.normal((100, latent_size))
+    images = model.decoder(z).numpy()
+    _save_grid(images, 10, path or OUTPUTS / "vae_samples.png", "VAE samples, z ~ N(0, I)")
+
+
+def show_vae_interpolation(model, latent_size, path=None):
+    """Decode a 10 x 10 sweep between random latent codes (corners are random z)."""
+    corners = tf.random.normal((4, latent_size))
+    steps = tf.linspace(0.0, 1.0, 10)
+    left = corners[0] + steps[:, None] * (corners[1] - corners[0])  # [10, Z]
+    right = corners[2] + steps[:, None] * (corners[3] - corners[2])
+    grid = left[:, None] + steps[None, :, None] * (right - left)[:, None]  # [10, 10, Z]
+    images = model.decoder(tf.reshape(grid, (100, latent_size))).numpy()
+    _save_grid(images, 10, path or OUTPUTS / "vae_interpolation.png", "VAE latent interpolation")
+
+
+def show_cvae_images(model, latent_size, path=None):
+    """Decode 10 samples of each digit; row d shows the digit d."""
+    labels = np.repeat(np.arange(NUM_CLASSES), 10)
+    z = tf.random.normal((len(labels), latent_size))
+    images = model.decoder(tf.concat([z, one_hot(labels, NUM_CLASSES)], axis=1)).numpy()
+    _save_grid(images, 10, path or OUTPUTS / "cvae_samples.png", "CVAE samples, row = digit")
+
+
+def _save_grid(images, columns, path, title):
+    """Save images [N, 1, 28, 28] as one PNG grid with `columns` images per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = int(np.ceil(len(images) / columns))
+    canvas = np.ones((rows * 28, columns * 28), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        canvas[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = image.reshape(28, 28)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    plt.figure(figsize=(columns / 2, rows / 2 + 0.4))
+    plt.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
+    plt.title(title, fontsize=8)
+    plt.axis("off")
+    plt.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close()
+    print(f"saved {path}")
+
+
+def weights_path(is_cvae):
+    # Keras 3 insists on the .weights.h5 suffix for save_weights / load_weights.
+    return OUTPUTS / ("cvae.weights.h5" if is_cvae else "vae.weights.h5")
+
+
+def save_model_weights(model, args):
+    path = weights_path(args.is_cvae)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save_weights(path)
+    print(f"saved {path}")
+
+
+def load_weights(model, args):
+    """Build `model`'s variables (and its optimizer's) with one dummy batch, then load."""
+    path = weights_path(args.is_cvae)
+    if not path.is_file():
+        raise SystemExit(f"No saved weights at {path}: train once without --load_weights first.")
+    images = tf.zeros((1, 1, 28, 28))
+    if args.is_cvae:
+        model(images, one_hot([0], NUM_CLASSES))
+    else:
+        model(images)
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return model
+
+
+def main(args):
+    model = build_model(args)
+    if args.load_weights:
+        load_weights(model, args)
+    else:
+        train_loader = load_mnist(args.batch_size)
+        num_batches = int(train_loader.cardinality())
+        for epoch in range(1, args.num_epochs + 1):
+            start = time.perf_counter()
+            total_loss = train_vae(model, train_loader, args, is_cvae=args.is_cvae)
+            # train_vae sums batch means, so dividing by the batch count gives a per-image mean.
+            print(
+                f"epoch {epoch}/{args.num_epochs}  loss per image {total_loss / num_batches:8.3f}"
+                f"  ({time.perf_counter() - start:.1f} s)",
+                flush=True,
+            )
+        save_model_weights(model, args)
+    if args.is_cvae:
+        show_cvae_images(model, args.latent_size)
+    else:
+        show_vae_images(model, args.latent_size)
+        show_vae_interpolation(model, args.latent_size)
+
+
+if __name__ == "__main__":
+    main(parseArguments())

@@ -1,0 +1,75 @@
+"""Correct work in another reasonable form earns every point (issue: correct work must
+never lose points). Each form is planted alone in the reference and graded on the parts it
+touches; a whole submission written in the original handout's style is graded end to end."""
+import pytest
+
+from conftest import ROOT, full
+
+# name -> (stages graded, vae.py changes, assignment.py changes)
+FORMS = {
+    "VAE encoder starts with Flatten() and call() hands it the images": (
+        ("vae",),
+        [("model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Dense",
+          "model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Flatten()] + [tf.keras.layers.Dense"),
+         ("hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))", "hidden = self.encoder(x)")], []),
+    "VAE encoder takes [N, 28, 28]": (
+        ("vae",),
+        [("model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Dense",
+          "model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Reshape((784,))] + [tf.keras.layers.Dense"),
+         ("hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))", "hidden = self.encoder(x[:, 0])")], []),
+    "decoders return [N, 784] and call() reshapes": (
+        ("vae", "cvae"),
+        [("            tf.keras.layers.Reshape(IMAGE_SHAPE),\n", ""),
+         ("x_hat = self.decoder(reparameterize(mu, logvar))",
+          "x_hat = tf.reshape(self.decoder(reparameterize(mu, logvar)), (-1, 1, 28, 28))"),
+         ("x_hat = self.decoder(tf.concat([z, c], axis=1))",
+          "x_hat = tf.reshape(self.decoder(tf.concat([z, c], axis=1)), (-1,) + IMAGE_SHAPE)")], []),
+    "encoders are functional models with Dropout, switched by training": (
+        ("vae", "cvae"),
+        [("    model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Dense(hidden, activation=\"relu\") for _ in range(2)]\n    )\n",
+          "    inputs = tf.keras.Input(shape=(input_size + getattr(model, 'num_classes', 0),))\n"
+          "    h = tf.keras.layers.Dropout(0.2)(tf.keras.layers.Dense(hidden, activation='relu')(inputs))\n"
+          "    model.encoder = tf.keras.Model(inputs, tf.keras.layers.Dense(hidden, activation='relu')(h))\n"),
+         ("    def call(self, x):", "    def call(self, x, training=False):"),
+         ("hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))",
+          "hidden = self.encoder(tf.reshape(x, (-1, self.input_size)), training=training)"),
+         ("        self.num_classes = num_classes  # C\n", ""),
+         ("        super().__init__()\n        self.input_size = input_size  # D\n        self.latent_size = latent_size  # Z\n"
+          "        # STENCIL: raise NotImplementedError(\"CVAE",
+          "        super().__init__()\n        self.input_size = input_size  # D\n        self.latent_size = latent_size  # Z\n"
+          "        self.num_classes = num_classes  # C\n        # STENCIL: raise NotImplementedError(\"CVAE"),
+         ("    def call(self, x, c):", "    def call(self, x, c, training=False):"),
+         ("hidden = self.encoder(tf.concat([flat, c], axis=1))",
+          "hidden = self.encoder(tf.concat([flat, c], axis=1), training=training)")], []),
+    "train_vae returns a 0-d tensor": (
+        ("train_vae",), [],
+        [("total_loss += float(_train_step(model, images, labels, is_cvae))",
+          "total_loss += _train_step(model, images, labels, is_cvae)")]),
+    "train_vae returns a numpy scalar": (
+        ("train_vae",), [],
+        [("    return total_loss\n", "    return np.float32(total_loss)\n")]),
+}
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_a_correct_form_loses_nothing(name, submission, grade_it):
+    stages, vae_changes, assignment_changes = FORMS[name]
+    results, scores = grade_it(submission(vae=vae_changes, assignment=assignment_changes), stages)
+    assert scores == full(*stages), f"{name}: {results['tests']}"
+
+
+def test_reshaped_outputs_are_accepted_and_said(submission, grade_it):
+    _, vae_changes, _ = FORMS["decoders return [N, 784] and call() reshapes"]
+    results, _ = grade_it(submission(vae=vae_changes), ["vae"])
+    said = {e["number"]: e["output"] for e in results["tests"]}
+    assert "decoder(z) for z of shape [N, 15] came as [16, 784] and was read as [16, 1, 28, 28]" in said["3.3"]
+
+
+def test_handout_style_submission_scores_full_marks_end_to_end(grade_it):
+    """tests/submissions/handout_style: every TODO written independently of the reference,
+    in the forms above at once (Flatten-first encoder, no Reshape, functional encoder with
+    Dropout, x.shape[0], a tensor returned by train_vae): 100 / 100, all stages."""
+    folder = ROOT / "tests" / "submissions" / "handout_style"
+    results, scores = grade_it(folder, ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae"))
+    assert scores == full("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae"), results["tests"]
+    assert results["score"] == 100
