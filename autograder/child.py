@@ -1,19 +1,20 @@
-"""Entry point of a student process (started by sandbox.run_stage; not for direct use).
+"""Entry point of the two processes of a part (started by sandbox.Sandbox.run; not for direct use).
 
-    python -I child.py STAGE WORKDIR MEMORY_MB   (nonce on stdin, cwd = WORKDIR/submission)
+    python -I child.py build PART WORKDIR MEMORY_MB                 (cwd WORKDIR/submission)
+    python -I child.py measure PART[,PART...] WORKDIR MEMORY_MB     (cwd WORKDIR)
 
-Reads the nonce before any student code exists, sets resource limits, imports the
-submission, runs the stage's probes (autograder/probes.py) and writes
-WORKDIR/report.json and WORKDIR/outputs.npz. It computes values only; the judge decides
-what they are worth. Student modules are found last on sys.path, so a submission file
-named like a library (numpy.py, autograder.py) cannot shadow it.
+build: imports the student's code and runs the part's build() (student.py), which exports
+graphs to WORKDIR/artifacts and writes WORKDIR/report.json and arrays.npz.
+measure: imports no student code; for each part in turn, loads its checked graphs and runs
+its measurements (measuring.py) on WORKDIR/parts/PART/inputs.npz, writing report.json and
+arrays.npz there.
+Limits are set before anything else runs. Student modules are found last on sys.path, so a
+submission file named like a library (numpy.py, autograder.py) cannot shadow it.
 """
 import json
 import os
-import re
 import resource
 import sys
-import traceback
 from pathlib import Path
 
 
@@ -24,100 +25,80 @@ def set_limits(memory_mb):
     # absurd allocation fails at once with MemoryError instead of thrashing the machine.
     limit = max(8 * memory_mb, 16_000) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    nproc = int(os.environ.get("GRADER_NPROC", "0"))
+    if nproc:  # only for a sandbox user: the count is per user
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-ARRAY_DUMP = re.compile(r"\[\[[-0-9eE.+\s\[\]]*(?:\.\.\.[-0-9eE.+\s\[\]]*)*\]\]")  # printed tensors
-MAX_MESSAGE = 1200
-
-
-def describe(error, submission):
-    """A short message about `error`, keeping only traceback frames from the student's files."""
-    text = ARRAY_DUMP.sub("<array>", ANSI.sub("", explain(error, submission)))
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " ...[shortened]"
-
-
-def explain(error, submission):
-    if isinstance(error, NotImplementedError):
-        return f"not implemented yet: {error}".rstrip(": ")
-    if isinstance(error, SyntaxError):
-        name = Path(error.filename or "?").name
-        return f"SyntaxError in {name}, line {error.lineno}: {error.msg}"
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if f.filename.startswith(str(submission))]
-    where = "".join(f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}: {f.line}\n"
-                    for f in frames[-4:])
-    return f"{type(error).__name__}: {unwrap_keras(str(error))}" + (f"\n{where}" if where else "")
-
-
-KERAS_WRAPPER = "Exception encountered when calling "
-
-
-def unwrap_keras(text):
-    """Keras wraps a layer's error as 'Exception encountered when calling Layer.call().' and puts
-    the explanation (expected and received shapes) on later lines: put that first."""
-    if not text.startswith(KERAS_WRAPPER):
-        return text
-    first, _, rest = text.partition("\n")
-    reason, _, arguments = ANSI.sub("", rest).strip().partition("\n\nArguments received by")
-    where = first[len(KERAS_WRAPPER):].rstrip(". ")
-    text = f"{reason.strip() or first} (raised in {where})"
-    return text + (f"\nArguments received by{arguments.rstrip()}" if arguments else "")
-
-
-def save(workdir, report, arrays):
-    """Write outputs.npz, then report.json, each atomically (the report names the arrays)."""
+def load_inputs(workdir):
     import numpy as np
 
-    np.savez(workdir / "outputs.tmp.npz", **arrays)
-    os.replace(workdir / "outputs.tmp.npz", workdir / "outputs.npz")
-    (workdir / "report.tmp").write_text(json.dumps(report))
-    os.replace(workdir / "report.tmp", workdir / "report.json")
+    with np.load(workdir / "inputs.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def build(part, workdir):
+    submission = Path.cwd().resolve()
+    sys.path.append(str(submission))
+    from autograder import student
+
+    given = load_inputs(workdir)
+    try:
+        modules = student.import_submission()
+    except BaseException as error:  # SystemExit at import is a crash of the stage too
+        exporter = student.Exporter(workdir, submission, None)
+        exporter.report["import_error"] = "Importing your code failed: " + student.describe(error, submission)
+        exporter.report["complete"] = True
+        exporter.flush()
+        return
+    exporter = student.Exporter(workdir, submission, modules.tf)
+    exporter.flush()
+    part.build(modules, exporter, given)
+    exporter.report["complete"] = True
+    exporter.flush()
+
+
+def measure(parts, workdir):
+    import tensorflow as tf
+
+    from autograder import measuring
+
+    for part in parts:
+        tf.keras.utils.set_random_seed(1)
+        folder = workdir / "parts" / part.NAME
+        inputs = load_inputs(folder)
+        exported = json.loads((folder / "exported.json").read_text())
+        endpoints = measuring.Endpoints(tf, folder / "artifacts", exported, folder / "tmp")
+        report, arrays = {"results": {}, "complete": False}, {}
+        for results, arrays in measuring.run(part.MEASURES, endpoints, inputs):
+            report["results"] = results
+            save(folder, report, arrays)
+        report["complete"] = True
+        save(folder, report, arrays)
+
+
+def save(folder, report, arrays):
+    """Write arrays.npz, then report.json, each atomically (the report names the arrays)."""
+    import numpy as np
+
+    np.savez(folder / "arrays.tmp.npz", **arrays)
+    os.replace(folder / "arrays.tmp.npz", folder / "arrays.npz")
+    (folder / "report.tmp").write_text(json.dumps(report))
+    os.replace(folder / "report.tmp", folder / "report.json")
 
 
 def main():
-    stage, workdir, memory_mb = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-    nonce = sys.stdin.readline().strip()
+    kind, names, workdir, memory_mb = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     set_limits(memory_mb)
-    submission = Path.cwd().resolve()
     sys.path.insert(0, os.environ["GRADER_ROOT"])
-    sys.path.append(str(submission))
-    import numpy as np
+    from autograder.parts import BY_NAME
 
-    from autograder import probes
-
-    with np.load(workdir / "inputs.npz") as npz:
-        inputs = {key: npz[key] for key in npz.files}
-    report = {"nonce": nonce, "probes": {}}
-    arrays = {}
-    try:
-        modules = probes.import_submission()
-    except BaseException as error:  # SystemExit at import is a crash of the stage too
-        report["import_error"] = "Importing your code failed: " + describe(error, submission)
-        modules = None
-    if modules is not None:
-        for name, probe, doing in probes.STAGES[stage]:
-            needed = probes.NEEDS.get(name)
-            if needed and not report["probes"].get(needed, {}).get("ok"):
-                continue  # its prerequisite failed; the judge reports that failure
-            try:
-                values = probe(modules, inputs)
-            except BaseException as error:  # a probe's failure is data for the judge
-                if isinstance(error, KeyboardInterrupt):
-                    raise
-                report["probes"][name] = {"ok": False, "error": f"While {doing}: {describe(error, submission)}"}
-                continue
-            scalars = {}
-            for key, value in values.items():
-                if isinstance(value, np.ndarray):
-                    arrays[f"{name}.{key}"] = value
-                else:
-                    scalars[key] = value
-            report["probes"][name] = {"ok": True, **scalars}
-            save(workdir, report, arrays)  # after each probe: a later timeout keeps what was measured
-    report["complete"] = True
-    save(workdir, report, arrays)
+    if kind == "build":
+        build(BY_NAME[names], workdir)
+    else:
+        measure([BY_NAME[name] for name in names.split(",")], workdir)
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: TensorFlow's can take seconds
 
 

@@ -1,100 +1,240 @@
-"""The one grader: submission -> isolated stage runs -> checks -> results.json.
+"""The one grader: submission -> for each part, a student process that builds and a
+measuring process that computes -> checks -> results.json.
 
-Both Gradescope (run_autograder) and `make grade` call grade(). This process is the
-judge: it never imports the student's code or TensorFlow, and it writes results.json
-only after every student process has been killed, from what it measured itself.
+Both Gradescope (run_autograder) and `make grade` call grade(). This process is the judge:
+it never imports the student's code or TensorFlow, it draws every measuring input from its
+secret key, and it writes results.json only after every student process has been killed,
+from values the measuring processes computed and it checked itself.
 """
 import os
+import re
 import time
 import traceback
+from dataclasses import dataclass
 
-from . import inputs, rubric, sandbox
+import numpy as np
+
+from . import kit, parts as homework, secret, settings
 from .locate import locate
-from .results import build, table, test_entry, write
+from .results import build, clean_text, table, test_entry, write
+from .sandbox import Sandbox, StageRun, Unsandboxed
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 
 
-def run_check(test, run, stage_inputs):
+def mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class PartRun:
+    """What the judge knows about one part: the student's process (build), the measuring
+    process (measure) and the inputs both were given (for the checks)."""
+
+    name: str
+    build: StageRun
+    measure: StageRun
+    inputs: dict
+
+    @property
+    def results(self):
+        return mapping(self.measure.report.get("results")) if self.measure else {}
+
+    @property
+    def arrays(self):
+        return self.measure.arrays if self.measure else {}
+
+    @property
+    def facts(self):
+        return mapping(self.build.report.get("facts"))
+
+    def import_error(self):
+        return str(self.build.report.get("import_error") or "")
+
+    def build_errors(self):
+        return mapping(self.build.report.get("errors"))
+
+    def built_error(self, name):
+        """The student process's message for step or endpoint `name`, or why it stopped."""
+        error = mapping(self.build.report.get("errors")).get(name)
+        if error:
+            return str(error)
+        return self.build.stop_reason() or f"your code did not produce '{name}' (the stage ended early)"
+
+    def problem(self, name):
+        """Why measurement `name` has no result, or '' if it has one."""
+        if self.import_error():
+            return self.import_error()
+        result = mapping(self.results.get(name))
+        if result.get("ok") is True:
+            return ""
+        if "missing" in result:
+            if result.get("reason"):
+                return f"Your exported graph for '{result['missing']}' was refused: {result['reason']}"
+            return self.built_error(str(result["missing"]))
+        if result.get("error"):
+            return str(result["error"])
+        if self.measure is None:
+            return self.build.stop_reason() or "nothing was exported to measure"
+        if self.measure.status != "ok":
+            return (f"Measuring your exported model stopped: the judge's process running your graphs "
+                    f"{ {'timeout': 'ran out of time', 'memory': 'ran out of memory'}.get(self.measure.status, 'crashed') } "
+                    f"after {self.measure.seconds:.0f} s.")
+        return f"the grader's '{name}' measurement did not run"
+
+    def fact_problem(self, name):
+        if self.import_error():
+            return self.import_error()
+        if isinstance(self.facts.get(name), dict):
+            return ""
+        return self.built_error(name)
+
+    def summary(self):
+        line = f"[{self.name}] " + "; ".join(
+            f"{stage.kind} {stage.status}, {stage.seconds:.1f} s, peak {stage.peak_rss_mb:.0f} MB"
+            for stage in (self.build, self.measure) if stage is not None)
+        output = self.build.output.strip()
+        return line + ("\n" + output if output else "")
+
+
+def run_check(test, run):
     """(fraction, message) of one test; an unexpected error in a check earns nothing."""
-    rubric.NOTES.clear()
+    kit.NOTES.clear()
     try:
-        verdict = test.check(run, stage_inputs)
-    except rubric.Fail as failure:
+        verdict = test.check(run, run.inputs)
+    except kit.Fail as failure:
         return 0.0, str(failure)
     except Exception:  # a bug of the grader must not become points, nor hide the others
         return 0.0, "The grader could not evaluate this test (internal error):\n" + traceback.format_exc(limit=3)
     fraction, message = verdict if verdict else (1.0, "passed")
-    if rubric.NOTES:
-        message += " (" + "; ".join(rubric.NOTES) + ")"
+    if kit.NOTES:
+        message += " (" + "; ".join(kit.NOTES) + ")"
     return fraction, message
 
 
-def stage_summary(run):
-    line = f"[{run.stage}] {run.status}, {run.seconds:.1f} s, peak {run.peak_rss_mb:.0f} MB"
-    return line + ("\n" + run.output.strip() if run.output.strip() else "")
+def build_timeout(part, limits):
+    share = getattr(part, "TRAINING_SHARE", None)
+    return limits.training_budget * share if share else limits.unit_timeout
 
 
-UNSANDBOXED = ("The autograder is misconfigured: it runs as root but cannot run student code as the "
-               "unprivileged user 'nobody' (that user cannot run Python, import the grader or read "
-               "MNIST). Refusing to run untrusted code as root; no points were awarded. "
-               "Course staff: check the permissions of /autograder and the virtualenv.")
+def build_part(box, part, files, digest, limits, log):
+    """Run the student's process of `part`. Returns (its StageRun, inputs it was given,
+    the judge's secret inputs)."""
+    given = part.build_inputs(secret.generator(part.NAME, "given", digest)) if hasattr(part, "build_inputs") else {}
+    hidden = part.inputs(secret.generator(part.NAME, "secret", digest))
+    echo = lambda line: log(f"  [{part.NAME}] {line}", flush=True)  # noqa: E731 - training progress
+    return box.build(part.NAME, given, build_timeout(part, limits), files, echo), given, hidden
 
 
-def grade(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print,
-          require_sandbox=False):
+def measure_all(box, built, limits):
+    """One measuring process for every part that built, in order; if it stops on a part,
+    that part keeps the failure and the parts after it are measured again in a new one.
+    Returns {part: StageRun}."""
+    jobs = []
+    for name, (run, given, hidden) in built.items():
+        if run.report.get("import_error"):
+            continue
+        student = {f"student.{k}": v for k, v in run.arrays.items() if SAFE_KEY.match(k)}
+        exported = {str(k): str(v) for k, v in mapping(run.report.get("exported")).items()}
+        jobs.append((name, {**given, **hidden, **student}, run.artifacts, exported))
+    measured = {}
+    while jobs:
+        runs = box.measure(jobs, limits.measure_timeout)
+        measured.update({name: run for name, run in runs.items() if run.status != "skipped"})
+        jobs = [job for job in jobs if runs[job[0]].status == "skipped"]
+    return measured
+
+
+def ensure_training_split():
+    """data/mnist-train.npz: the training half of MNIST, all a student's process may read."""
+    target = settings.TRAIN_NPZ
+    if target.exists() and target.stat().st_mtime >= settings.MNIST_NPZ.stat().st_mtime:
+        return
+    with np.load(settings.MNIST_NPZ) as mnist:
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial.npz")
+        np.savez(partial, x_train=mnist["x_train"], y_train=mnist["y_train"])
+    os.chmod(partial, 0o644)
+    os.replace(partial, target)
+
+
+def grade(submission, results_path, limits, stages=None, hidden=(), log=print, allow_unsandboxed=False):
     """Grade the submission folder and write results_path. Returns the results dict.
 
-    stages: the stages to run (the others' tests score 0, marked not graded);
+    stages: names of the parts to run (the others' tests score 0, marked not graded);
     hidden: test numbers whose results students see only after the due date;
-    require_sandbox: as root, refuse to run student code unless it can run as 'nobody'.
+    allow_unsandboxed: as root, run student code even without an unprivileged user.
     """
     start = time.monotonic()
+    selected = set(stages) if stages is not None else {p.NAME for p in homework.PARTS}
     files, problem = locate(submission)
-    if require_sandbox and os.geteuid() == 0 and not sandbox.sandbox_ids():
-        problem = UNSANDBOXED
-    entries, notes = [], []
-
-    def rubric_entry(test, fraction, message):
-        entry = test_entry(test, fraction, message)
-        if test.number in hidden:
-            entry["visibility"] = "after_due_date"
-        return entry
-
-    for stage in rubric.STAGE_ORDER:
-        tests = [t for t in rubric.TESTS if t.stage == stage]
-        if problem:
-            entries += [rubric_entry(t, 0.0, problem) for t in tests]
-            continue
-        if stage not in stages:
-            entries += [rubric_entry(t, 0.0, "not graded in this run (--stages)") for t in tests]
-            continue
-        log(f"grading {stage} ...", flush=True)
+    entries, notes, box = [], [], None
+    if not problem:
         try:
-            stage_inputs = inputs.for_stage(stage)
-            run = sandbox.run_stage(stage, files, stage_inputs, limits)
-        except Exception:  # the grader's own failure costs this stage, not the others
-            failure = "The grader failed on this part (internal error); no points:\n" + traceback.format_exc(limit=3)
-            entries += [rubric_entry(t, 0.0, failure) for t in tests]
-            continue
-        notes.append(stage_summary(run))
-        for test in tests:
-            fraction, message = run_check(test, run, stage_inputs)
-            if run.status != "ok" and run.output.strip():
-                message += "\n\nLast output of this stage:\n" + run.output.strip()[-2000:]
-            entries.append(rubric_entry(test, fraction, message))
-    entries.sort(key=lambda e: tuple(int(p) for p in e["number"].split(".")))
-    isolation = ("student code ran as the unprivileged user 'nobody'" if sandbox.sandbox_ids()
-                 else "student code ran as the grader's own user (no unprivileged user available)")
-    output = problem or "\n\n".join([isolation] + notes)
-    results = build(entries, time.monotonic() - start, output)
+            ensure_training_split()
+            box = Sandbox(limits, allow_unsandboxed)
+        except Unsandboxed as refusal:
+            problem = str(refusal)
+    try:
+        digest = secret.digest(files) if files else ""
+        built = {}
+        for part in homework.PARTS:
+            if problem or part.NAME not in selected:
+                continue
+            log(f"grading {part.NAME} ...", flush=True)
+            try:
+                built[part.NAME] = build_part(box, part, files, digest, limits, log)
+            except Exception:  # the grader's own failure costs this part, not the others
+                built[part.NAME] = traceback.format_exc(limit=3)
+        measured = {}
+        if built:
+            log(f"measuring {len(built)} part(s) ...", flush=True)
+            try:
+                measured = measure_all(box, {k: v for k, v in built.items() if not isinstance(v, str)}, limits)
+            except Exception:  # the grader's own failure: no part can be scored
+                built = dict.fromkeys(built, traceback.format_exc(limit=3))
+        for part in homework.PARTS:
+            entries += part_entries(part, problem, selected, built.get(part.NAME), measured.get(part.NAME),
+                                    hidden, notes)
+        output = problem or "\n\n".join([box.describe()] + notes)
+    finally:
+        if box is not None:
+            box.close()
+    results = build(entries, time.monotonic() - start, clean_text(output))
     write(results, results_path)
     return results
 
 
-def grade_safely(submission, results_path, limits, stages=rubric.STAGE_ORDER, hidden=(), log=print,
-                 require_sandbox=False):
+def part_entries(part, problem, selected, built, measured, hidden, notes):
+    """The results.json entries of `part`'s tests (and its line in the output)."""
+    if problem or part.NAME not in selected:
+        reason = problem or "not graded in this run (--stages)"
+        return [entry(test, 0.0, reason, hidden) for test in part.TESTS]
+    if isinstance(built, str):
+        failure = "The grader failed on this part (internal error); no points:\n" + built
+        return [entry(test, 0.0, failure, hidden) for test in part.TESTS]
+    run = PartRun(part.NAME, built[0], measured, {**built[1], **built[2]})
+    notes.append(run.summary())
+    stopped = run.build.status != "ok" and run.build.output.strip()
+    entries = []
+    for test in part.TESTS:
+        fraction, message = run_check(test, run)
+        if stopped:
+            message += "\n\nLast output of this part:\n" + run.build.output.strip()[-2000:]
+        entries.append(entry(test, fraction, message, hidden))
+    return entries
+
+
+def entry(test, fraction, message, hidden):
+    result = test_entry(test, fraction, clean_text(message))
+    if test.number in hidden:
+        result["visibility"] = "after_due_date"
+    return result
+
+
+def grade_safely(submission, results_path, limits, stages=None, hidden=(), log=print, allow_unsandboxed=False):
     """grade(), but an internal failure still leaves a valid results.json with no points."""
     try:
-        return grade(submission, results_path, limits, stages, hidden, log, require_sandbox)
+        return grade(submission, results_path, limits, stages, hidden, log, allow_unsandboxed)
     except Exception:
         message = "The autograder itself failed; no points were awarded. Please tell the course staff.\n"
         results = build([], 0.0, message + traceback.format_exc())

@@ -6,15 +6,24 @@ tests[] with name, number, score, max_score, status, output, visibility).
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
 MAX_TEST_OUTPUT = 8000  # characters per test; Gradescope rejects very large files
 MAX_OUTPUT = 20000
+CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def clean_text(text):
+    """`text` made safe for results.json and a terminal: valid UTF-8 (lone surrogates
+    replaced), no escape sequences, no control characters but newline and tab."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8", "replace")
+    return CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def clip(text, limit):
-    text = str(text)
+    text = clean_text(text)
     return text if len(text) <= limit else text[:limit // 2] + "\n...[truncated]...\n" + text[-limit // 2:]
 
 
@@ -38,8 +47,8 @@ def write(results, path):
     """Write atomically: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(results, tmp, indent=2)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        json.dump(results, tmp, indent=2, ensure_ascii=False)
     os.chmod(tmp.name, 0o644)
     os.replace(tmp.name, path)
 

@@ -1,26 +1,33 @@
-"""Run one grading stage of untrusted student code in a separate, limited process.
+"""Run the processes of a grading in fresh folders, with limits, as unprivileged users.
 
-The judge (this process) never imports the student's code or TensorFlow. For each
-stage it copies the submission into a fresh folder, writes the stage's inputs, and
-starts `child.py` there:
+Each part of the homework runs two processes (child.py):
 
-    judge --inputs.npz + nonce on stdin--> child (imports student code, runs probes)
-    judge <--report.json + outputs.npz----- child
+    build    the student's code: imports the submission, trains, exports graphs
+    measure  the judge's code on those graphs, with the judge's secret inputs
 
-Limits: a wall-clock timeout, a resident-memory ceiling on the whole process tree
-(psutil, polled), and a cap on the output kept (head and tail; the rest is counted
-and dropped while the pipe is drained, so a flood never blocks or fills memory).
-When the stage ends, every process it started is killed before its files are read,
-so nothing it left behind can write afterwards: the judge is a child subreaper, so even
-a daemon that double-forked out of the stage's session stays its descendant. As root (Gradescope) the child runs
-as an unprivileged user that cannot read the judge's files or write the results.
+The judge (this process) never imports student code or TensorFlow. As root, a grading
+gets its own pair of user ids (one for student code, one for measuring; no other grading
+uses them at the same time), so nothing one process leaves behind can read or touch
+another's files. Each process starts in its own folder, without network when the system
+allows it, under limits: wall-clock time, resident memory of its process tree (polled),
+output kept (head and tail), file size and process count. When it ends, every process of
+its user id is killed (kill(-1) as that user, which nothing forked can outrun) and its
+files in the shared temporary folders are removed. Without root (a student's own machine)
+the processes run as the grader's user and are killed through the process tree.
+
+Whatever a process leaves is read defensively: regular files only, no links followed,
+never a read that could block, bounded sizes, no pickles, no decompression bombs.
 """
+import ctypes
+import fcntl
+import io
 import json
 import os
+import pwd
 import re
-import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -35,42 +42,44 @@ import numpy as np
 import psutil
 
 from . import settings
+from .results import clean_text
 
 CHILD = settings.PACKAGE / "child.py"
-SANDBOX_USER = "nobody"
 POLL_SECONDS = 0.05
-MAX_REPORT_BYTES = 1_000_000
-MAX_OUTPUTS_BYTES = 64_000_000  # compressed or not, on disk and once loaded
+MAX_REPORT_BYTES = 2_000_000
+MAX_ARRAYS_BYTES = 64_000_000  # compressed or not, on disk and once loaded
+MAX_ARTIFACT_BYTES = 800_000_000
+MAX_ARTIFACT_FILES = 500
+UID_BASE, UID_SLOTS = 62000, 500  # grading k uses uids UID_BASE + 2k (student) and + 2k + 1 (measuring)
+SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+NPROC_LIMIT = 2048  # threads count too: TensorFlow starts a few per core
+CLONE_NEWNET = 0x40000000
 # TensorFlow's start-up chatter, dropped from what students read.
-NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]).*\n?",
+NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
+                   r"|To enable the following instructions|.*rebuild TensorFlow with the appropriate).*\n?",
                    re.MULTILINE)
 
 
 @dataclass
 class StageRun:
-    """What the judge learned from one stage. `status` is one of:
-    ok, timeout, memory, crashed (died or exited before reporting)."""
+    """What the judge learned from one process. `status` is one of: ok, timeout, memory,
+    crashed (died or exited before finishing)."""
 
-    stage: str
+    kind: str
     status: str
     seconds: float
     peak_rss_mb: float
     output: str
-    report: dict = field(default_factory=dict)  # probe name -> {"ok": bool, ...}
-    arrays: dict = field(default_factory=dict)  # "probe.key" -> np.ndarray
-    import_error: str = ""
+    report: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    artifacts: Path = None  # build: a judge-owned copy of the exported graphs
 
-    def problem(self, probe=None):
-        """Why `probe` (or the whole stage) has no result, or '' if it has one: the stage
-        failed to import, or stopped (timeout, memory, crash) before that probe finished."""
-        if probe is not None and probe in self.report and not self.import_error:
-            return ""
-        if self.import_error:
-            return self.import_error
+    def stop_reason(self):
+        """Why this process did not finish, for the student, or ''."""
         return {
-            "timeout": f"This stage ran out of time ({self.seconds:.0f} s) and was stopped. "
+            "timeout": f"This part ran out of time ({self.seconds:.0f} s) and was stopped. "
                        "Look for an infinite loop or a very slow operation.",
-            "memory": f"This stage used more than the memory limit ({self.peak_rss_mb:.0f} MB "
+            "memory": f"This part used more than the memory limit ({self.peak_rss_mb:.0f} MB "
                       "resident) and was stopped (out of memory).",
             "crashed": "Your code ended the grading process before it finished (a crash, "
                        "sys.exit, os._exit or a signal). The output below shows its last words.",
@@ -78,75 +87,268 @@ class StageRun:
 
 
 class OutputCollector(threading.Thread):
-    """Drain a pipe, keeping the first and last `limit / 2` bytes and counting the rest."""
+    """Drain a pipe, keeping the first and last `limit / 2` bytes and counting the rest.
+    `echo(line)` is called for lines starting with `prefix` (progress for the terminal)."""
 
-    def __init__(self, pipe, limit):
+    def __init__(self, pipe, limit, echo=None, prefix=b"epoch "):
         super().__init__(daemon=True)
-        self.pipe, self.half = pipe, limit // 2
-        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+        self.pipe, self.half, self.echo, self.prefix = pipe, limit // 2, echo, prefix
+        self.head, self.tail, self.total, self.partial = bytearray(), bytearray(), 0, b""
 
     def run(self):
         for chunk in iter(lambda: self.pipe.read1(65536), b""):
             self.total += len(chunk)
+            if self.echo:
+                self.forward(chunk)
             room = self.half - len(self.head)
             if room > 0:
                 self.head += chunk[:room]
                 chunk = chunk[room:]
             self.tail = (self.tail + chunk)[-self.half:]
 
+    def forward(self, chunk):
+        lines = (self.partial + chunk).split(b"\n")
+        self.partial = lines.pop()[-1000:]
+        for line in lines:
+            if line.startswith(self.prefix):
+                self.echo(clean_text(line.decode(errors="replace"))[:200])
+
     def text(self):
         dropped = self.total - len(self.head) - len(self.tail)
         middle = f"\n... [{dropped} bytes of output omitted] ...\n" if dropped > 0 else ""
-        text = (bytes(self.head).decode(errors="replace") + middle
-                + bytes(self.tail).decode(errors="replace"))
+        text = (bytes(self.head).decode(errors="replace") + middle + bytes(self.tail).decode(errors="replace"))
         return NOISE.sub("", text)
 
 
-@lru_cache(maxsize=None)
-def sandbox_ids():
-    """(uid, gid) of the unprivileged user, or None when we cannot switch to it: not root,
-    no such user, or that user cannot run the interpreter, import the grader or read
-    MNIST (e.g. they live under /root). Failing safe matters: a sandbox user that cannot
-    read what a stage needs would turn every submission's grade into zero."""
-    if os.geteuid() != 0:
+# reading what a process left ------------------------------------------------------------
+
+def safe_read(path, limit):
+    """The bytes of `path` if it is a regular file (not a link, FIFO or device) of at most
+    `limit` bytes, else None. Never blocks, never reads more than limit + 1 bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
     try:
-        import pwd
-
-        entry = pwd.getpwnam(SANDBOX_USER)
-    except KeyError:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        data = bytearray()
+        while len(data) <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return bytes(data)
+            data += chunk
         return None
-    check = (f"import sys; sys.path.insert(0, {str(settings.ROOT)!r}); import autograder.probes; "
-             f"open({str(settings.MNIST_NPZ)!r}, 'rb').close(); "
-             f"open({str(settings.PRISTINE_ASSIGNMENT)!r}).close()")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_json(path):
+    data = safe_read(path, MAX_REPORT_BYTES)
     try:
-        probe = subprocess.run([sys.executable, "-I", "-c", check], user=entry.pw_uid,
-                               group=entry.pw_gid, extra_groups=[], capture_output=True,
-                               cwd="/", timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (entry.pw_uid, entry.pw_gid) if probe.returncode == 0 else None
+        value = json.loads(data) if data is not None else {}
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
+
+def read_arrays(path):
+    """Arrays of an .npz written by a process, or {} if missing, malformed or too large."""
+    data = safe_read(path, MAX_ARRAYS_BYTES)
+    if data is None:
+        return {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:  # refuse a decompression bomb unopened
+            if sum(info.file_size for info in archive.infolist()) > MAX_ARRAYS_BYTES:
+                return {}
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except Exception:  # noqa: BLE001 - anything malformed is simply no data
+        return {}
+
+
+def copy_tree(source, target, owner=None):
+    """Copy the regular files and folders under `source` to `target` (links, FIFOs and
+    devices are skipped) within MAX_ARTIFACT_BYTES and MAX_ARTIFACT_FILES. Returns False
+    when the limits were exceeded (the copy is then incomplete)."""
+    budget = {"bytes": MAX_ARTIFACT_BYTES, "files": MAX_ARTIFACT_FILES}
+
+    def walk(src, dst, depth):
+        os.mkdir(dst, 0o755)
+        if owner:
+            os.chown(dst, *owner)
+        try:
+            entries = list(os.scandir(src))
+        except OSError:
+            return True
+        for entry in entries:
+            budget["files"] -= 1
+            if budget["files"] < 0:
+                return False
+            if entry.is_dir(follow_symlinks=False) and depth < 6:
+                if not walk(entry.path, os.path.join(dst, entry.name), depth + 1):
+                    return False
+            elif entry.is_file(follow_symlinks=False):
+                data = safe_read(entry.path, budget["bytes"])
+                if data is None:
+                    continue
+                budget["bytes"] -= len(data)
+                path = os.path.join(dst, entry.name)
+                with open(path, "xb") as out:
+                    out.write(data)
+                if owner:
+                    os.chown(path, *owner)
+        return True
+
+    return walk(str(source), str(target), 0)
+
+
+# user ids and processes -------------------------------------------------------------------
 
 def become_subreaper():
     """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
     try:
-        import ctypes
-
         return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
 
-def kill_everything(process):
-    """Kill the stage's process group and every remaining descendant of the judge, orphans
-    included (the judge is their subreaper). Nothing else is touched, so several graders
-    can share a machine and the sandbox user."""
+def taken(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
+class Slot:
+    """A pair of user ids held for one grading (as root), or none (otherwise)."""
+
+    def __init__(self):
+        self.ids, self.lock = (), None
+        if os.geteuid() != 0:
+            return
+        folder = Path(tempfile.gettempdir()) / "vae-grader-slots"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
+            raise RuntimeError(f"{folder} is not a folder owned by root")
+        for k in range(UID_SLOTS):
+            ids = (UID_BASE + 2 * k, UID_BASE + 2 * k + 1)
+            if any(map(taken, ids)):
+                continue
+            fd = os.open(folder / f"{k}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.ids, self.lock = ids, fd
+            return
+        raise RuntimeError("no free sandbox user ids (too many gradings at once)")
+
+    def release(self):
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+@lru_cache(maxsize=None)
+def usable_by_others():
+    """Can an unprivileged user run this interpreter, import the grader and read the
+    training data? (Not when they live under /root, say.) Failing safe matters: a sandbox
+    user that cannot read what a process needs would turn every grade into zero."""
+    uid = UID_BASE + 2 * UID_SLOTS  # a spare id, only for this check
+    check = (f"import sys; sys.path.insert(0, {str(settings.ROOT)!r}); import autograder.student, "
+             f"autograder.measuring; open({str(settings.TRAIN_NPZ)!r}, 'rb').close(); "
+             f"open({str(settings.PRISTINE_ASSIGNMENT)!r}).close()")
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", check], user=uid, group=uid, extra_groups=[],
+                              capture_output=True, cwd="/", timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+@lru_cache(maxsize=None)
+def can_cut_network():
+    """Whether this machine lets us start a process without network (a new network
+    namespace; Docker without extra capabilities does not)."""
+    if os.geteuid() != 0:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) == 0 else 1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+def as_user(uid, cut_network):
+    """preexec_fn: leave the network (while still root), then become `uid` for good."""
+    def switch():
+        if cut_network:
+            ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    return switch
+
+
+def processes_of(uid):
+    found = []
+    for process in psutil.process_iter(["uids"]):
+        try:
+            if process.info["uids"] and process.info["uids"].real == uid:
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+def kill_user(uid):
+    """Kill every process of `uid`: a forked helper becomes `uid` and calls kill(-1, SIGKILL),
+    which signals all of that user's processes at once (a fork cannot slip through: the
+    kernel refuses to fork for a process with a fatal signal pending). Then reap orphans."""
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        reap()
+        if not processes_of(uid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def reap():
+    """Collect the judge's exited children and adopted orphans (it is their subreaper)."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError, OSError):
+            pass
+
+
+def kill_tree(process):
+    """Without root: kill the process group and every remaining descendant of the judge,
+    orphans included (the judge is their subreaper)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    for _ in range(10):  # again until none is left: a fork loop can outrun one sweep
+    for _ in range(10):
         leftovers = psutil.Process().children(recursive=True)
         if not leftovers:
             break
@@ -155,21 +357,19 @@ def kill_everything(process):
                 child.kill()
             except psutil.Error:
                 pass
-        psutil.wait_procs(leftovers, timeout=2)  # reap the adopted orphans
-    process.wait()
+        psutil.wait_procs(leftovers, timeout=2)
 
 
 def remove_files_of(uid):
-    """Delete what the sandbox user left in the shared temporary folders (sparing other
-    graders' stage folders, which their own grader removes)."""
-    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+    """Delete what `uid` left in the shared temporary folders."""
+    for folder in SHARED_TEMP:
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
             try:
-                if entry.stat(follow_symlinks=False).st_uid != uid or entry.name.startswith("vae-"):
+                if entry.stat(follow_symlinks=False).st_uid != uid:
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
@@ -194,101 +394,6 @@ def tree_rss_mb(process):
     return total / 2**20
 
 
-def stage_environment(workdir):
-    """A minimal environment: nothing of the judge's leaks in, nothing is downloaded."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "LANG": "C.UTF-8",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": str(workdir / "matplotlib"),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONHASHSEED": str(settings.SEED),
-        "GRADER_SEED": str(settings.SEED),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MNIST_NPZ": str(settings.MNIST_NPZ),
-        "GRADER_ROOT": str(settings.ROOT),
-    }
-
-
-def prepare(workdir, files, inputs, ids):
-    """Copy the student's files into workdir/submission and write the inputs."""
-    submission = workdir / "submission"
-    submission.mkdir()
-    for source in files:
-        shutil.copyfile(source, submission / source.name)
-    np.savez(workdir / "inputs.npz", **inputs)
-    if ids:
-        for path in [workdir, submission, *submission.iterdir(), workdir / "inputs.npz"]:
-            os.chown(path, *ids)
-    return submission
-
-
-def read_results(workdir, nonce):
-    """(report, arrays) written by child.py, or ({}, {}) if missing, forged or oversized."""
-    report_path, arrays_path = workdir / "report.json", workdir / "outputs.npz"
-    try:
-        if report_path.stat().st_size > MAX_REPORT_BYTES:
-            return {}, {}
-        report = json.loads(report_path.read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}, {}
-    if not isinstance(report, dict) or report.get("nonce") != nonce:
-        return {}, {}
-    arrays = {}
-    try:
-        with zipfile.ZipFile(arrays_path) as archive:  # refuse a decompression bomb unopened
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if arrays_path.stat().st_size <= MAX_OUTPUTS_BYTES and unpacked <= MAX_OUTPUTS_BYTES:
-            with np.load(arrays_path, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-    except Exception:  # anything malformed is simply no data
-        arrays = {}
-    return report, arrays
-
-
-def run_stage(stage, files, inputs, limits, timeout=None):
-    """Run `stage` of the submission made of `files` (paths) with `inputs` (name -> array).
-
-    Returns a StageRun; never raises because of what the student code did.
-    """
-    timeout = limits.timeout(stage) if timeout is None else timeout
-    become_subreaper()
-    ids = sandbox_ids()
-    nonce = secrets.token_hex(16)
-    workdir = Path(tempfile.mkdtemp(prefix=f"vae-{stage}-"))
-    try:
-        submission = prepare(workdir, files, inputs, ids)
-        start = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD), stage, str(workdir), str(limits.memory_mb)],
-            cwd=submission, env=stage_environment(workdir), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            **({"user": ids[0], "group": ids[1], "extra_groups": []} if ids else {}),
-        )
-        collector = OutputCollector(process.stdout, limits.output_bytes)
-        collector.start()
-        try:
-            process.stdin.write(nonce.encode() + b"\n")
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        status, peak = watch(process, timeout, limits.memory_mb)
-        seconds = time.monotonic() - start
-        kill_everything(process)
-        collector.join(timeout=5)
-        report, arrays = read_results(workdir, nonce)
-        if status == "ok" and not report.get("complete"):  # ended before the child finished
-            status = "crashed"
-        return StageRun(stage, status, seconds, peak, collector.text(),
-                        report.get("probes", {}), arrays, report.get("import_error", ""))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if ids:
-            remove_files_of(ids[0])  # only after its results were read
-
-
 def watch(process, timeout, memory_mb):
     """Wait for `process`, enforcing the limits. Returns (status, peak RSS in MB)."""
     deadline = time.monotonic() + timeout
@@ -303,3 +408,153 @@ def watch(process, timeout, memory_mb):
             return "timeout", peak
         time.sleep(POLL_SECONDS)
     return "ok", peak
+
+
+class Sandbox:
+    """The processes of one grading: its folder, its user ids, its cleanup."""
+
+    def __init__(self, limits, allow_unsandboxed=False):
+        self.limits = limits
+        become_subreaper()
+        self.slot = Slot()
+        self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
+        os.chmod(self.base, 0o711)
+        self.sandboxed = bool(self.slot.ids) and usable_by_others()
+        if os.geteuid() == 0 and not self.sandboxed and not allow_unsandboxed:
+            self.close()
+            raise Unsandboxed()
+        self.network_cut = self.sandboxed and can_cut_network()
+
+    def describe(self):
+        if not self.sandboxed:
+            return "student code ran as the grader's own user (no unprivileged user available)"
+        return (f"student code ran as the unprivileged user {self.slot.ids[0]} and the measuring as "
+                f"{self.slot.ids[1]}, " + ("without network" if self.network_cut
+                                          else "with the network reachable (the system does not allow cutting it)"))
+
+    def close(self):
+        for uid in self.slot.ids:
+            kill_user(uid)
+            remove_files_of(uid)
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.slot.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def environment(self, workdir):
+        """A minimal environment: nothing of the judge's leaks in, nothing is downloaded."""
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"),
+            "USER": "grader", "LOGNAME": "grader", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(workdir / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_HOME": str(workdir / "tmp"),
+            "PYTHONHASHSEED": str(settings.SEED), "GRADER_SEED": str(settings.SEED),
+            "PYTHONDONTWRITEBYTECODE": "1", "MNIST_NPZ": str(settings.TRAIN_NPZ),
+            "GRADER_ROOT": str(settings.ROOT), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
+        }
+
+    def folder(self, name, uid):
+        """A fresh folder for one process, owned by `uid` (when sandboxed), with tmp/ inside."""
+        workdir = self.base / name
+        workdir.mkdir(mode=0o700)
+        (workdir / "tmp").mkdir()
+        return workdir
+
+    def hand_over(self, root, uid):
+        """Give every folder and file under `root` to `uid` (when sandboxed)."""
+        if uid is None:
+            return
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, uid, uid, follow_symlinks=False)
+
+    def build(self, part, given, timeout, files, echo=None):
+        """Run the student's process of `part` on `files` (the submission) with the inputs
+        `given`; returns its StageRun (artifacts: a judge-owned copy of what it exported).
+        Never raises because of what the student's code did."""
+        uid = self.slot.ids[0] if self.sandboxed else None
+        workdir = self.folder(f"build-{part}", uid)
+        submission = workdir / "submission"
+        submission.mkdir()
+        for source in files:
+            shutil.copyfile(source, submission / source.name)
+        np.savez(workdir / "inputs.npz", **given)
+        self.hand_over(workdir, uid)
+        try:
+            run, _ = self.start("build", part, workdir, submission, uid, timeout, echo)
+            run.report, run.arrays = read_json(workdir / "report.json"), read_arrays(workdir / "arrays.npz")
+            if run.status == "ok" and run.report.get("complete") is not True:  # ended before the child finished
+                run.status = "crashed"
+            if (workdir / "artifacts").is_dir() and not (workdir / "artifacts").is_symlink():
+                run.artifacts = self.base / f"artifacts-{part}"
+                copy_tree(workdir / "artifacts", run.artifacts)
+            return run
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def measure(self, jobs, timeout):
+        """Run one measuring process for several parts, in order: jobs are (part, inputs,
+        artifacts, exported). Returns {part: StageRun}. A part the process finished is "ok";
+        the part it was on when it stopped gets its status (timeout, memory, crashed); the
+        parts after that are "skipped" (the caller measures them again, apart)."""
+        uid = self.slot.ids[1] if self.sandboxed else None
+        workdir = self.folder(f"measure-{len(list(self.base.glob('measure-*')))}", uid)
+        for part, inputs, artifacts, exported in jobs:
+            folder = workdir / "parts" / part
+            (folder / "tmp").mkdir(parents=True)
+            np.savez(folder / "inputs.npz", **inputs)
+            (folder / "exported.json").write_text(json.dumps(exported))
+            if artifacts is not None:
+                copy_tree(artifacts, folder / "artifacts")
+        self.hand_over(workdir, uid)
+        names = [part for part, *_ in jobs]
+        try:
+            process_run, _ = self.start("measure", ",".join(names), workdir, workdir, uid, timeout, None)
+            runs, stopped = {}, False
+            for part in names:
+                folder = workdir / "parts" / part
+                report = read_json(folder / "report.json")
+                status = "ok" if report.get("complete") is True else ("skipped" if stopped else process_run.status)
+                if status != "ok":
+                    status = "crashed" if status == "ok" else status
+                    stopped = True
+                runs[part] = StageRun("measure", status, process_run.seconds, process_run.peak_rss_mb,
+                                      process_run.output, report, read_arrays(folder / "arrays.npz"))
+            return runs
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def start(self, kind, parts, workdir, cwd, uid, timeout, echo):
+        """Start child.py and watch it to the end; every process of its user is then killed.
+        Returns (StageRun without report, the Popen)."""
+        start = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-I", str(CHILD), kind, parts, str(workdir), str(self.limits.memory_mb)],
+            cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=as_user(uid, self.network_cut) if uid is not None else None)
+        collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
+        collector.start()
+        status, peak = watch(process, timeout, self.limits.memory_mb)
+        seconds = time.monotonic() - start
+        if uid is not None:
+            kill_user(uid)
+            remove_files_of(uid)
+        kill_tree(process)
+        process.wait()
+        collector.join(timeout=5)
+        return StageRun(kind, status, seconds, peak, collector.text()), process
+
+
+class Unsandboxed(Exception):
+    """As root, but unprivileged users cannot run the grader's Python: refuse to run student code."""
+
+    def __str__(self):
+        return ("The autograder runs as root but cannot run student code as an unprivileged user: "
+                "such a user cannot run this Python, import the grader or read the training data "
+                f"(interpreter {sys.executable}, grader {settings.ROOT}; a virtualenv under /root, "
+                "for example, is out of their reach). Refusing to run untrusted code as root; no "
+                "points were awarded. Fix: build the virtualenv from a system Python outside /root "
+                "(make PYTHON=/usr/bin/python3 ...), or, on a machine you trust, pass --allow-unsandboxed.")

@@ -1,5 +1,6 @@
 """Shared helpers: build submissions from the reference with planted changes, grade them."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -8,16 +9,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import rubric, settings  # noqa: E402
-from autograder.grade import grade  # noqa: E402
+from autograder import sandbox, settings  # noqa: E402
+from autograder.grade import ensure_training_split, grade  # noqa: E402
+from autograder.parts import PARTS  # noqa: E402
 
-POINTS = {t.number: t.points for t in rubric.TESTS}
-STAGE_OF = {t.number: t.stage for t in rubric.TESTS}
+TESTS = [test for part in PARTS for test in part.TESTS]
+POINTS = {t.number: t.points for t in TESTS}
+STAGE_OF = {t.number: part.NAME for part in PARTS for t in part.TESTS}
+ALL_STAGES = tuple(part.NAME for part in PARTS)
 FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
 
 
 def numbers(stage):
-    return [t.number for t in rubric.TESTS if t.stage == stage]
+    return [n for n, s in STAGE_OF.items() if s == stage]
+
+
+def sandboxed():
+    """Does grading here run student code as unprivileged users (root, and an interpreter
+    they can run: CI builds one)?"""
+    ensure_training_split()
+    return os.geteuid() == 0 and sandbox.usable_by_others()
 
 
 def full(*stages):

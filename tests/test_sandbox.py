@@ -1,34 +1,81 @@
-"""The judge's defences that need no TensorFlow: malformed stage files, links, fail-closed."""
+"""The judge's defences that need no TensorFlow: what a process leaves is read safely,
+strings are made safe, links are ignored, NaN is no points, root never runs student code
+unsandboxed, and a part that stopped early keeps what was measured."""
 import json
+import os
 import zipfile
 
 import numpy as np
+import pytest
 
 from autograder import grade as grade_module, results, sandbox
 from autograder.locate import locate
-from autograder.rubric import TESTS
 from autograder.settings import Limits
-from conftest import ROOT
+from conftest import ROOT, TESTS
 
 
 def test_a_decompression_bomb_is_not_loaded(tmp_path):
-    nonce = "n"
-    (tmp_path / "report.json").write_text(json.dumps({"nonce": nonce, "probes": {"a": {"ok": True}}}))
-    with zipfile.ZipFile(tmp_path / "outputs.npz", "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("a.x.npy", b"\0" * (sandbox.MAX_OUTPUTS_BYTES + 1))  # compresses to ~64 kB
-    report, arrays = sandbox.read_results(tmp_path, nonce)
-    assert report and arrays == {}
+    with zipfile.ZipFile(tmp_path / "arrays.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x.npy", b"\0" * (sandbox.MAX_ARRAYS_BYTES + 1))  # compresses to ~64 kB
+    assert sandbox.read_arrays(tmp_path / "arrays.npz") == {}
 
 
-def test_a_report_without_the_nonce_is_ignored(tmp_path):
-    (tmp_path / "report.json").write_text(json.dumps({"nonce": "guess", "probes": {"a": {"ok": True}}}))
-    np.savez(tmp_path / "outputs.npz", x=np.ones(3))
-    assert sandbox.read_results(tmp_path, "secret") == ({}, {})
+def test_arrays_come_back_without_pickles(tmp_path):
+    np.savez(tmp_path / "ok.npz", x=np.ones(3))
+    np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object))
+    assert list(sandbox.read_arrays(tmp_path / "ok.npz")) == ["x"]
+    assert sandbox.read_arrays(tmp_path / "pickled.npz") == {}
 
 
 def test_deeply_nested_json_is_no_data(tmp_path):
     (tmp_path / "report.json").write_text("[" * 100000 + "]" * 100000)
-    assert sandbox.read_results(tmp_path, "n") == ({}, {})
+    assert sandbox.read_json(tmp_path / "report.json") == {}
+
+
+def test_a_fifo_in_place_of_a_report_never_blocks(tmp_path):
+    os.mkfifo(tmp_path / "report.json")
+    assert sandbox.read_json(tmp_path / "report.json") == {}  # returns at once instead of waiting for a writer
+
+
+def test_a_link_to_an_endless_device_is_not_followed(tmp_path):
+    (tmp_path / "report.json").symlink_to("/dev/zero")
+    (tmp_path / "arrays.npz").symlink_to("/dev/urandom")
+    assert sandbox.read_json(tmp_path / "report.json") == {}
+    assert sandbox.read_arrays(tmp_path / "arrays.npz") == {}
+    os.unlink(tmp_path / "report.json")
+    (tmp_path / "report.json").write_text("x" * (sandbox.MAX_REPORT_BYTES + 1))
+    assert sandbox.read_json(tmp_path / "report.json") == {}
+
+
+def test_copying_artifacts_skips_links_fifos_and_stops_at_the_limits(tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    (source / "variables").mkdir(parents=True)
+    (source / "saved_model.pb").write_bytes(b"graph")
+    (source / "variables" / "data").write_bytes(b"x" * 100)
+    (source / "link").symlink_to(ROOT / "autograder" / "judge_classifier.py")
+    os.mkfifo(source / "pipe")
+    assert sandbox.copy_tree(source, tmp_path / "copy")
+    assert sorted(p.name for p in (tmp_path / "copy").rglob("*")) == ["data", "saved_model.pb", "variables"]
+    monkeypatch.setattr(sandbox, "MAX_ARTIFACT_FILES", 2)
+    assert not sandbox.copy_tree(source, tmp_path / "small")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("lone \ud800 surrogate", "lone ? surrogate"),
+    ("escape \x1b[31mred\x1b[0m and bell\x07", "escape red and bell"),
+    ("keeps\nnew lines\tand tabs", "keeps\nnew lines\tand tabs"),
+])
+def test_student_strings_are_made_safe(text, shown):
+    assert results.clean_text(text) == shown
+
+
+def test_a_message_with_a_lone_surrogate_still_gives_valid_results(tmp_path):
+    entry = grade_module.entry(TESTS[0], 0.0, "bad \udcff byte", hidden=())
+    path = tmp_path / "results.json"
+    results.write(results.build([entry], 1.0, "output \ud800"), path)
+    loaded = json.loads(path.read_bytes().decode("utf-8"))  # strict UTF-8
+    assert loaded["tests"][0]["output"] == "bad ? byte"
+    results.table(loaded).encode("utf-8")
 
 
 def test_links_in_a_submission_are_ignored(tmp_path):
@@ -44,17 +91,33 @@ def test_not_a_number_is_never_points():
     assert entry["score"] == 0 and entry["status"] == "failed"
 
 
-def test_root_without_a_sandbox_user_refuses_to_run_student_code(tmp_path, monkeypatch):
-    monkeypatch.setattr(grade_module.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(grade_module.sandbox, "sandbox_ids", lambda: None)
+def test_root_without_a_usable_sandbox_refuses_to_run_student_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "usable_by_others", lambda: False)
     ran = []
-    monkeypatch.setattr(grade_module.sandbox, "run_stage", lambda *a, **k: ran.append(a))
-    graded = grade_module.grade(ROOT / "solution", tmp_path / "r.json", Limits(),
-                                log=lambda *a, **k: None, require_sandbox=True)
+    monkeypatch.setattr(sandbox.Sandbox, "build", lambda *a, **k: ran.append(a))
+    graded = grade_module.grade(ROOT / "solution", tmp_path / "r.json", Limits(), log=lambda *a, **k: None)
     assert not ran and graded["score"] == 0
     assert all("Refusing to run untrusted code as root" in e["output"] for e in graded["tests"])
+    assert "make PYTHON=/usr/bin/python3" in graded["tests"][0]["output"]
 
 
-def test_a_stage_that_stopped_early_keeps_the_probes_it_finished():
-    run = sandbox.StageRun("e2e_cvae", "timeout", 100.0, 500.0, "", {"train": {"ok": True}}, {})
-    assert run.problem("train") == "" and "ran out of time" in run.problem("generate")
+def stage(kind, status, report=None):
+    return sandbox.StageRun(kind, status, 100.0, 500.0, "", report or {}, {})
+
+
+def test_a_part_that_stopped_early_keeps_what_was_measured():
+    built = stage("build", "timeout", {"facts": {"train": {"reported": [1.0]}},
+                                       "exported": {"encode": "trained", "decode": "trained"}})
+    measured = stage("measure", "ok", {"results": {"evaluate": {"ok": True},
+                                                   "generate": {"ok": False, "missing": "generate"}}})
+    run = grade_module.PartRun("e2e_cvae", built, measured, {})
+    assert run.problem("evaluate") == "" and run.fact_problem("train") == ""
+    assert "ran out of time" in run.problem("generate")
+
+
+def test_the_student_process_word_is_only_taken_for_what_it_reports():
+    """A forged report (wrong types everywhere) gives messages, never an exception or a pass."""
+    built = stage("build", "ok", {"facts": ["not", "a", "dict"], "errors": 7, "exported": "x", "complete": True})
+    run = grade_module.PartRun("vae", built, stage("measure", "ok", {"results": {"forward": "yes"}}), {})
+    assert run.problem("forward") and run.fact_problem("attributes")

@@ -1,0 +1,124 @@
+"""The judge's toolkit for checks: numpy only, no TensorFlow, no student code.
+
+A check receives the PartRun of its part (what the measuring process computed, plus the
+few facts the student process reported) and the judge's inputs, and either returns
+(fraction, message) or None for full points, or raises Fail(message). Anything missing,
+malformed or non-finite earns nothing.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+IMAGE_SIZE = 28 * 28
+
+
+class Fail(Exception):
+    """A failed check; the message is shown to the student."""
+
+
+@dataclass(frozen=True)
+class Test:
+    number: str
+    name: str
+    points: float
+    check: Callable
+    visibility: str = "visible"  # or hidden / after_due_date / after_published
+
+
+NOTES = []  # remarks about accepted forms, added to the current test's "passed" message
+
+
+def probe(run, name):
+    """The result of measurement `name`, or Fail with the reason it has none."""
+    reason = run.problem(name)
+    if reason:
+        raise Fail(reason)
+    return run.results[name]
+
+
+def fact(run, name):
+    """What the student's process reported under `name` (structure, or what train_vae
+    returned: never a value that earns points on its own), or Fail with the reason it has none."""
+    reason = run.fact_problem(name)
+    if reason:
+        raise Fail(reason)
+    return run.facts[name]
+
+
+def array(run, name, key, shape=None, what=None):
+    """Measurement `name`'s array `key` as float64, checked for presence, shape and finiteness."""
+    probe(run, name)
+    what = what or key
+    value = run.arrays.get(f"{name}.{key}")
+    if value is None or value.dtype.kind not in "fiub":
+        raise Fail(f"{what}: no numeric value came back")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise Fail(f"{what} has shape {list(value.shape)}, expected {list(shape)}")
+    if not np.all(np.isfinite(value)):
+        raise Fail(f"{what} contains NaN or inf")
+    return value.astype(np.float64)
+
+
+def images(run, name, key, n, what=None):
+    """Measurement `name`'s images `key` as [n, 1, 28, 28]. Any layout of n * 784 values with
+    n first ([n, 784], [n, 28, 28], ...) is the same images: reshaped here, and said so."""
+    value = array(run, name, key, None, what)
+    what = what or key
+    if value.shape != (n, 1, 28, 28):
+        if value.ndim < 2 or value.shape[0] != n or value.size != n * IMAGE_SIZE:
+            raise Fail(f"{what} has shape {list(value.shape)}, expected {[n, 1, 28, 28]}")
+        note = f"{what} came as {list(value.shape)} and was read as [{n}, 1, 28, 28]"
+        if note not in NOTES:
+            NOTES.append(note)
+        value = value.reshape(n, 1, 28, 28)
+    return value
+
+
+def scalar(run, name, key, what="loss_function(...)"):
+    value = array(run, name, key, what=what)
+    if value.size != 1:
+        raise Fail(f"{what} returned shape {list(value.shape)}, expected a scalar (reduce over the batch)")
+    return float(value.reshape(()))
+
+
+def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
+    if not np.allclose(observed, expected, rtol=rtol, atol=atol):
+        worst = np.max(np.abs(np.asarray(observed) - expected))
+        raise Fail(f"{what}: expected {np.ravel(expected)[:3]}..., got {np.ravel(observed)[:3]}... "
+                   f"(largest difference {worst:.4g}, tolerance {rtol:g} relative). {hint}".strip())
+
+
+def in_unit_interval(value, what):
+    if value.min() < -1e-6 or value.max() > 1 + 1e-6:
+        raise Fail(f"{what} has values in [{value.min():.3g}, {value.max():.3g}], expected [0, 1] "
+                   "(end the decoder with a sigmoid)")
+
+
+def bce(x_hat, x):
+    """Binary cross-entropy per image [N], summed over pixels (x_hat clipped as bce_function does)."""
+    p = np.clip(x_hat, 1e-7, 1 - 1e-7).reshape(len(x), -1)
+    x = x.reshape(len(x), -1)
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
+
+
+def kl(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, I)) per row [N]."""
+    return 0.5 * (np.exp(logvar) + mu ** 2 - 1 - logvar).sum(1)
+
+
+def neg_elbo(x_hat, x, mu, logvar):
+    """The expected value of loss_function: mean over the batch of BCE + KL."""
+    return float(np.mean(bce(x_hat, x) + kl(mu, logvar)))
+
+
+def one_hot(labels, classes=10):
+    """Integer labels [N] -> float32 one-hot [N, classes]."""
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+def relative_change(base, changed, reference):
+    """How much `changed` differs from `base`, relative to how much `reference` does:
+    mean |changed - base| / mean |reference - base| (0 when nothing changes)."""
+    scale = np.mean(np.abs(reference - base))
+    return float(np.mean(np.abs(changed - base)) / scale) if scale > 0 else 0.0

@@ -1,0 +1,49 @@
+"""Parts 6.2 and 6.3: the student's CVAE, trained by the student's train_vae, reaches the
+loss bar after EPOCHS epochs and, trained on to GENERATION_EPOCHS, draws the digit asked for."""
+import numpy as np
+
+from ..kit import Fail, Test, images, in_unit_interval
+from .. import genuine, judge_classifier, settings
+from . import end_to_end
+
+NAME = "e2e_cvae"
+FILES = ("vae.py", "assignment.py")
+TRAINING_SHARE = 0.55  # of the training budget
+
+
+def build(s, ex, given):
+    end_to_end.build(s, ex, True, given)
+
+
+def inputs(rng):
+    return end_to_end.inputs(rng, True)
+
+
+MEASURES = [
+    ("evaluate", "scoring the trained model on MNIST test images", end_to_end.evaluate(True)),
+    ("generate", "decoding concat([z, one_hot(digit)]) for 100 z per digit", end_to_end.generate),
+]
+
+
+def e2e_generation(run, i):
+    drawn = images(run, "generate", "images", len(i["gen_labels"]), "generated images")
+    in_unit_interval(drawn, "generated images")
+    genuine.check(drawn, i["gen_labels"], Fail)
+    predicted = judge_classifier.classify(drawn.astype(np.float32))
+    accuracy = float(np.mean(predicted == i["gen_labels"]))
+    per_class = [float(np.mean(predicted[i["gen_labels"] == d] == d)) for d in range(settings.NUM_CLASSES)]
+    detail = (f"{accuracy:.1%} of {len(predicted)} generated digits recognised as the requested digit "
+              f"(per digit: {', '.join(f'{d}: {a:.0%}' for d, a in enumerate(per_class))})")
+    if accuracy > settings.ACCURACY_BAR:
+        return 1.0, detail
+    fraction = max(0.0, (accuracy - settings.ACCURACY_FLOOR) / (settings.ACCURACY_BAR - settings.ACCURACY_FLOOR))
+    return min(fraction, 0.99), (f"{detail}; full points need more than {settings.ACCURACY_BAR:.0%}, "
+                                 f"partial credit runs linearly from {settings.ACCURACY_FLOOR:.0%}")
+
+
+TESTS = [
+    Test("6.2", f"CVAE trained {settings.EPOCHS} epochs reaches loss < {settings.LOSS_THRESHOLD:.0f}", 8,
+         lambda run, i: end_to_end.check_loss(run, i, "CVAE")),
+    Test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates digits the judge "
+         "classifier recognises (> 90%)", 14, e2e_generation),
+]

@@ -1,0 +1,21 @@
+"""Part 6.1: the student's VAE, trained by the student's train_vae, reaches the loss bar."""
+from ..kit import Test
+from .. import settings
+from . import end_to_end
+
+NAME = "e2e_vae"
+FILES = ("vae.py", "assignment.py")
+TRAINING_SHARE = 0.45  # of the training budget
+
+
+def build(s, ex, given):
+    end_to_end.build(s, ex, False, given)
+
+
+def inputs(rng):
+    return end_to_end.inputs(rng, False)
+
+
+MEASURES = [("evaluate", "scoring the trained model on MNIST test images", end_to_end.evaluate(False))]
+TESTS = [Test("6.1", f"VAE trained {settings.EPOCHS} epochs reaches loss < {settings.LOSS_THRESHOLD:.0f}", 8,
+              lambda run, i: end_to_end.check_loss(run, i, "VAE"))]

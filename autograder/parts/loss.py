@@ -1,0 +1,86 @@
+"""Part 2: loss_function(x_hat, x, mu, logvar) = (summed BCE + KL) / batch size."""
+import numpy as np
+
+from ..kit import Fail, Test, bce, close, kl, neg_elbo, scalar
+from .. import settings
+
+NAME = "loss"
+FILES = ("vae.py",)
+N = 8  # the judge's batch; the same batch repeated twice is the other shape traced
+
+
+def shapes(n):
+    z = settings.LATENT_SIZE
+    return [(n, 1, 28, 28), (n, 1, 28, 28), (n, z), (n, z)]
+
+
+def build(s, ex, given):
+    """Student process: trace loss_function for a batch of N and of 2N."""
+    ex.endpoint("loss", s.vae.loss_function, shapes(N), f"calling loss_function(x_hat, x, mu, logvar) on a batch of {N}")
+    ex.endpoint("loss_doubled", s.vae.loss_function, shapes(2 * N),
+                f"calling loss_function on a batch of {2 * N}")
+    ex.save("functions")
+
+
+def inputs(rng):
+    return {"x_hat": rng.uniform(0.05, 0.95, size=(N, 1, 28, 28)).astype(np.float32),
+            "x": rng.beta(0.3, 0.3, size=(N, 1, 28, 28)).astype(np.float32),
+            "mu": rng.normal(size=(N, settings.LATENT_SIZE)).astype(np.float32),
+            "logvar": rng.normal(scale=0.7, size=(N, settings.LATENT_SIZE)).astype(np.float32)}
+
+
+def doubled(e, i):
+    twice = [np.concatenate([i[k], i[k]]) for k in ("x_hat", "x", "mu", "logvar")]
+    return {"value": e.loss_doubled(*twice)}
+
+
+def kl_cases(e, i):
+    zeros = np.zeros_like(i["mu"])
+    return {"prior": e.loss(i["x_hat"], i["x"], zeros, zeros),
+            "mu_only": e.loss(i["x_hat"], i["x"], i["mu"], zeros),
+            "logvar_only": e.loss(i["x_hat"], i["x"], zeros, i["logvar"])}
+
+
+MEASURES = [
+    ("value", f"calling loss_function(x_hat, x, mu, logvar) on a batch of {N}",
+     lambda e, i: {"value": e.loss(i["x_hat"], i["x"], i["mu"], i["logvar"])}),
+    ("doubled", "calling loss_function on that batch repeated twice", doubled),
+    ("kl", "calling loss_function with mu and/or logvar set to 0", kl_cases),
+]
+
+
+def loss_closed_form(run, i):
+    expected = neg_elbo(i["x_hat"], i["x"], i["mu"], i["logvar"])
+    got = scalar(run, "value", "value")
+    parts = bce(i["x_hat"], i["x"]).mean(), kl(i["mu"], i["logvar"]).mean()
+    close(got, expected, "loss", hint=f"(mean BCE {parts[0]:.2f} + mean KL {parts[1]:.2f}; "
+          "check the KL sign and the 0.5 factor)")
+
+
+def loss_batch_mean(run, i):
+    once, twice = scalar(run, "value", "value"), scalar(run, "doubled", "value")
+    if not once > 0.5 * bce(i["x_hat"], i["x"]).mean():
+        raise Fail(f"the loss {once:.4g} is far below the reconstruction term alone "
+                   f"({bce(i['x_hat'], i['x']).mean():.4g} per image): use bce_function(x_hat, x)")
+    if not np.isclose(once, twice, rtol=1e-4):
+        raise Fail(f"the loss of a batch repeated twice was {twice:.4g}, but {once:.4g} for the batch "
+                   f"alone (ratio {twice / once if once else float('nan'):.3g}); divide the sum by the batch size")
+
+
+def loss_kl_zero(run, i):
+    recon = bce(i["x_hat"], i["x"]).mean()
+    close(scalar(run, "kl", "prior"), recon, "loss at mu = 0, logvar = 0 (should be the BCE term alone)")
+    zeros = np.zeros_like(i["mu"])
+    for key, mu, logvar in (("mu_only", i["mu"], zeros), ("logvar_only", zeros, i["logvar"])):
+        got = scalar(run, "kl", key)
+        if got <= recon + 1e-3:
+            raise Fail(f"with {key.replace('_only', '')} away from 0 the loss ({got:.4g}) should exceed "
+                       f"the BCE term ({recon:.4g}): the KL term must be positive")
+        close(got, recon + kl(mu, logvar).mean(), f"loss with only {key.replace('_only', '')} nonzero")
+
+
+TESTS = [
+    Test("2.1", "loss_function: equals summed BCE + KL, averaged over the batch", 7, loss_closed_form),
+    Test("2.2", "loss_function: averaged over the batch, not summed", 4, loss_batch_mean),
+    Test("2.3", "loss_function: the KL term vanishes exactly at mu = 0, logvar = 0", 4, loss_kl_zero),
+]

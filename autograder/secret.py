@@ -1,0 +1,44 @@
+"""The judge's secret: the key its measuring inputs are drawn from.
+
+Every value a test checks is computed on inputs drawn from a generator seeded with
+SHA-256(key, part, submission digest, seed): no student process ever sees the key, so
+the inputs cannot be predicted, yet regrading the same submission with the same key gives
+the same numbers. `make autograder` puts a fresh key into the Gradescope zip (setup.sh
+makes it readable by root only); elsewhere the first grading creates autograder/judge.key.
+"""
+import hashlib
+import os
+import secrets
+
+import numpy as np
+
+from . import settings
+
+KEY_FILE = settings.PACKAGE / "judge.key"
+
+
+def key(path=KEY_FILE):
+    """The key (hex text), created with mode 0600 if there is none yet."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError:  # a read-only installation without a key: fresh numbers every run
+        return secrets.token_hex(32)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip()
+
+
+def digest(files):
+    """SHA-256 of the submission's files (names and contents), as hex."""
+    h = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def generator(*labels, key_text=None):
+    """A numpy generator seeded from the key and `labels`: one stream per (part, purpose)."""
+    text = "\0".join([key_text or key(), str(settings.SEED), *labels])
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest(), "big"))
