@@ -100,16 +100,18 @@ def nearest_copies(samples, radius=None):
 
 
 def check(images, labels, fail):
-    """Raise `fail(message)` unless the samples vary with z and are not (shifted) MNIST copies."""
+    """Raise `fail(message)` unless the samples vary with z and are not (shifted) MNIST copies.
+    Returns the smallest distance of a sample to a shifted MNIST image (inf if above 2.0)."""
     spread = spreads(images, labels)
     if spread.min() < settings.MIN_SAMPLE_SPREAD:
         digit = int(spread.argmin())
         raise fail(f"the {np.sum(labels == digit)} samples of digit {digit} barely vary with z "
                    f"(spread {spread.min():.4f} < {settings.MIN_SAMPLE_SPREAD}): the decoder must "
                    "turn different z into different images. No generation points.")
-    copies = int(np.sum(np.isfinite(nearest_copies(images.reshape(-1, 28, 28)))))
+    distances = nearest_copies(images.reshape(-1, 28, 28), radius=2 * settings.COPY_DISTANCE)
+    copies = int(np.sum(distances < settings.COPY_DISTANCE))
     if copies > settings.MAX_COPY_FRACTION * len(images):
         raise fail(f"{copies} of {len(images)} samples are within distance {settings.COPY_DISTANCE} "
                    f"of an MNIST image moved by up to {SHIFT} pixels (near-copies, not generated "
                    "digits). No generation points.")
-    return spread
+    return float(distances.min())  # inf: every sample is farther than 2 x COPY_DISTANCE

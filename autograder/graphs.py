@@ -43,7 +43,7 @@ StatelessRandomGetKeyCounter StatelessRandomGetKeyCounterAlg StatelessRandomGetA
 RngReadAndSkip RngSkip StatefulStandardNormalV2 StatefulUniform StatefulUniformInt StatefulTruncatedNormal
 StringFormat AsString PrintV2
 """.split())
-PRINT_STREAMS = {b"stderr", b"stdout", b"log(info)", b"log(warning)", b"log(error)"}
+PRINT_STREAMS = {b"", b"stderr", b"stdout", b"log(info)", b"log(warning)", b"log(error)"}  # b"": the default (stderr), stripped on saving
 
 
 class Refused(Exception):
@@ -116,7 +116,12 @@ def clean_copy(source, target):
     kept = [library[name] for name in sorted(reachable)]
     del meta.graph_def.library.function[:]
     meta.graph_def.library.function.extend(kept)
-    del meta.graph_def.node[:]  # the TensorFlow 1 graph, saver included: TensorFlow 2 loads without it
+    # Of the TensorFlow 1 graph (its saver included) TensorFlow 2 needs only the constants
+    # that the functions captured (a fixed tensor in the student's code, say).
+    constants = {node.constant.operation for node in meta.object_graph_def.nodes if node.WhichOneof("kind") == "constant"}
+    nodes = [node for node in meta.graph_def.node if node.name in constants and node.op == "Const"]
+    del meta.graph_def.node[:]
+    meta.graph_def.node.extend(nodes)
     meta.ClearField("saver_def")
     meta.ClearField("signature_def")
     (target / "variables").mkdir(parents=True)

@@ -11,5 +11,7 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -r requirements.txt
 MNIST_MIRROR=/autograder/source/data /autograder/venv/bin/python data/mnist.py
-# The unprivileged student processes must not read the judge classifier.
+# The unprivileged student processes must not read the judge classifier, the judge's secret
+# key or the MNIST test split (they get data/mnist-train.npz, made by the first grading).
 chmod 700 autograder/classifier
+chmod 600 autograder/judge.key data/mnist.npz

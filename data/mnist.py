@@ -75,7 +75,7 @@ def install(source, dest):
     with tempfile.NamedTemporaryFile(dir=dest.parent, suffix=".part", delete=False) as tmp:
         with open(source, "rb") as src:
             shutil.copyfileobj(src, tmp)
-    os.chmod(tmp.name, 0o644)  # readable by the grader's unprivileged sandbox user
+    os.chmod(tmp.name, 0o600)  # the grader's student processes must not read the test split
     os.replace(tmp.name, dest)
 
 
@@ -85,6 +85,8 @@ def fetch(dest=DEST, log=print):
     if dest.exists():
         problem = verify(dest)
         if problem is None:
+            if dest.stat().st_mode & 0o077 and dest.stat().st_uid == os.geteuid():
+                os.chmod(dest, 0o600)  # an older copy: the grader's student processes must not read it
             return None
         log(f"{dest} {problem}; fetching it again.")
     tried = []
@@ -116,7 +118,7 @@ def fetch(dest=DEST, log=print):
         "To fix it, put a copy of Keras' mnist.npz in a folder and point MNIST_MIRROR at "
         "that folder (for example `MNIST_MIRROR=/path/to/folder make data`), or copy the "
         f"file to {dest} yourself; it must hold the official arrays x_train, y_train, "
-        "x_test, y_test (see data/README.md for their checksums)."
+        "x_test, y_test (their checksums are listed in data/mnist.py)."
     )
 
 

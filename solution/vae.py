@@ -7,9 +7,14 @@ Shape legend used in every docstring below:
 
 The autograder calls the pieces of each model separately, so keep these contracts:
     encoder       [N, D] (VAE) or [N, D + C] (CVAE)  ->  [N, H]
+                  (a VAE encoder may take the images as call() hands them, e.g. [N, 1, 28, 28])
     mu_layer      [N, H]  ->  [N, Z]
     logvar_layer  [N, H]  ->  [N, Z]
     decoder       [N, Z] (VAE) or [N, Z + C] (CVAE)  ->  [N, 1, 28, 28], values in [0, 1]
+
+Everything you write here must also work inside tf.function, where the autograder traces
+it (and where a fast training step runs it): use TensorFlow operations on tensors, with no
+.numpy(), no numpy and no Python `if` on a tensor's value.
 """
 import tensorflow as tf
 

@@ -36,7 +36,8 @@ def test_fetch_copies_a_verified_file_from_the_mirror(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "download", lambda workdir: pytest.fail("must not download"))
     dest = tmp_path / "mnist.npz"
     assert mnist.fetch(dest, log=lambda *a: None) is None
-    assert mnist.verify(dest) is None and oct(dest.stat().st_mode & 0o777) == "0o644"
+    # owner-only: the grader's student processes (other users) must not read the test split
+    assert mnist.verify(dest) is None and oct(dest.stat().st_mode & 0o777) == "0o600"
 
 
 @needs_mirror

@@ -1,15 +1,35 @@
-"""Hostile submissions (issue 4's threats): none crashes the grader, none earns a point
-it should not, results.json is always valid and written only by the judge."""
+"""Hostile submissions: none crashes the grader, none earns a point it should not, results.json
+is always valid and written only by the judge. Every value a test checks is computed by a
+measuring process that never runs student code, so anything the student's process claims,
+forges or tampers with is worth nothing."""
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
-from autograder import sandbox, settings
-from conftest import FAST, POINTS, full, message, numbers
+from autograder import settings
+from conftest import ROOT, full, message, numbers, sandboxed
 
 REPARAM = "    # BEGIN SOLUTION\n    eps = tf.random.normal(tf.shape(mu))\n"
 LOSS = "    # BEGIN SOLUTION\n    kl = -0.5 * tf.reduce_sum("
+UNIT = ("reparameterize", "loss", "vae", "cvae", "train_vae")
+needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users "
+                                                           "can run (CI builds one)")
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder any user may write to (for what a sandboxed process reports back)."""
+    folder = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def at(marker, code):
@@ -21,9 +41,19 @@ def zeros(*stages):
     return {n: 0.0 for s in stages for n in numbers(s)}
 
 
+def stencil_with(extra):
+    """The untouched stencil (every TODO raises NotImplementedError) plus `extra` in vae.py."""
+    def make(folder):
+        folder.mkdir()
+        (folder / "vae.py").write_text((ROOT / "code" / "vae.py").read_text() + extra)
+        (folder / "assignment.py").write_text((ROOT / "code" / "assignment.py").read_text())
+        return folder
+    return make
+
+
 def test_forged_results_are_overwritten_by_the_judge(submission, grade_it, tmp_path):
-    """Threat 1: student code writes results.json everywhere it can guess, at import and
-    from a daemon that double-forks out of its session and writes again later."""
+    """Student code writes results.json everywhere it can guess, at import and from a daemon
+    that double-forks out of its session and writes again later."""
     target = tmp_path / "out" / "results.json"
     forge = f'''
 import json as _json, os as _os, time as _time
@@ -50,7 +80,7 @@ if _os.fork() == 0:
 
 
 def test_monkeypatching_numpy_and_builtins_changes_nothing(submission, grade_it):
-    """Threat 2: comparisons happen in the judge's process, not the student's."""
+    """Comparisons happen in the judge's process, values in the measuring process."""
     tamper = '''
 import builtins, numpy
 numpy.allclose = numpy.isclose = lambda *a, **k: True
@@ -62,42 +92,132 @@ builtins.abs = lambda x: 0
     assert scores == {"1.1": 2.0, "1.2": 0.0, "1.3": 0.0, "1.4": 0.0}
 
 
-@pytest.mark.skipif(sandbox.sandbox_ids() is None,
-                    reason="needs root and an interpreter the 'nobody' user can run (CI builds one)")
+PATCH_THE_GRADER = '''
+import autograder.parts as _parts, autograder.student as _student, numpy as _np
+
+
+def _forge(s, ex, given):
+    ex.fact("attributes", encoder=True, mu_layer=True, logvar_layer=True, decoder=True)
+    for name in ("sum", "update", "lower", "cvae_sum"):
+        ex.fact(name, type="float", shape=[], value=123.0, steps=8)
+        ex.add_arrays(name, **{f"w{k}": _np.zeros(3) for k in range(4)})
+    ex.report["exported"].update({name: "model" for name in ("big", "small", "loss", "call", "encode", "decode")})
+
+
+for _part in _parts.PARTS:
+    _part.build = _forge
+    _part.MEASURES.clear()  # (in this process only: measuring happens elsewhere)
+_student.Exporter.save = lambda self, artifact: None
+'''
+
+
+def test_patching_the_grader_inside_the_student_process_earns_nothing(grade_it, tmp_path):
+    """Nothing implemented; at import the submission replaces every part's build with one
+    that claims attributes, train_vae results and exported graphs, and disables saving."""
+    folder = stencil_with(PATCH_THE_GRADER)(tmp_path / "patched")
+    results, scores = grade_it(folder, UNIT)
+    assert scores == zeros(*UNIT), results["tests"]
+
+
+FORGE_FILES = '''
+import json as _json, os as _os, pathlib as _pathlib
+_work = _pathlib.Path.cwd().parent
+(_work / "artifacts" / "model").mkdir(parents=True, exist_ok=True)
+(_work / "artifacts" / "model" / "saved_model.pb").write_bytes(b"not a graph")
+_names = ("big", "small", "loss", "loss_doubled", "call", "encode", "decode", "call_rep", "decode_rep")
+(_work / "report.json").write_text(_json.dumps({
+    "complete": True, "facts": {"attributes": {"encoder": True, "mu_layer": True, "logvar_layer": True,
+                                               "decoder": True},
+                                "sum": {"type": "float", "shape": [], "value": 1.0, "steps": 8}},
+    "errors": {}, "exported": {name: "model" for name in _names}}))
+_os._exit(0)
+'''
+
+
+def test_forged_reports_and_graphs_earn_nothing(grade_it, tmp_path):
+    """The submission writes the student process's report and a fake exported graph itself
+    and exits before anything runs."""
+    folder = stencil_with(FORGE_FILES)(tmp_path / "forged")
+    results, scores = grade_it(folder, UNIT)
+    assert scores == zeros(*UNIT), results["tests"]
+    assert "refused" in message(results, "1.1") or "graph" in message(results, "1.1")
+
+
+SPY = '''
+import glob as _glob, os as _os, time as _time
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        _found = []
+        for _ in range(100):
+            for _pattern in ("/tmp/vae-grading-*/measure-*/parts/*/inputs.npz", "/tmp/vae-grading-*/**/inputs.npz"):
+                for _path in _glob.glob(_pattern, recursive=True):
+                    try:
+                        open(_path, "rb").read(10)
+                        _found.append(_path)
+                    except OSError:
+                        pass
+            try:
+                open(_os.environ["GRADER_ROOT"] + "/autograder/judge.key").read()
+                _found.append("judge.key")
+            except OSError:
+                pass
+            if _found:
+                open(SPY_FILE, "w").write(repr(_found))
+            _time.sleep(0.1)
+    _os._exit(0)
+'''
+
+
+@needs_sandbox
+def test_the_measuring_inputs_and_the_key_are_out_of_reach(submission, grade_it, shared_folder):
+    """A daemon left by the student's process looks for the measuring process's (secret)
+    inputs and the judge's key: it is killed with its process, and could not read them anyway."""
+    spy_file = shared_folder / "spy"
+    folder = submission(vae_extra=f"\nSPY_FILE = {str(spy_file)!r}\n" + SPY)
+    results, scores = grade_it(folder, ["reparameterize", "loss"])
+    assert scores == full("reparameterize", "loss")
+    assert not spy_file.exists(), spy_file.read_text()
+
+
+@needs_sandbox
 def test_student_process_cannot_read_judge_files_or_write_results(submission, grade_it, tmp_path):
-    """Threat 3: as the unprivileged user, the student cannot read a root-only file (like
-    the classifier after setup.sh) nor write into the judge's results folder."""
-    secret = tmp_path / "secret"
-    secret.mkdir(mode=0o700)
-    (secret / "expected.txt").write_text("hidden")
+    """As an unprivileged user, the student cannot read root-only files (the judge's key, the
+    MNIST file with the test split, the classifier on Gradescope) nor write the results folder."""
+    secret_dir = tmp_path / "secret"
+    secret_dir.mkdir(mode=0o700)
+    (secret_dir / "expected.txt").write_text("hidden")
+    readable = [str(secret_dir / "expected.txt"), str(ROOT / "autograder" / "judge.key"), str(settings.MNIST_NPZ)]
     probe = f'''
 import os as _os
+_READ = []
+for _path in {readable!r}:
+    try:
+        open(_path, "rb").read(1)
+        _READ.append(_path)
+    except OSError:
+        pass
 try:
-    open({str(secret / "expected.txt")!r}).read()
-    _READ = True
-except OSError:
-    _READ = False
-try:
-    open({str(secret / "planted.txt")!r}, "w").write("x")
+    open({str(secret_dir / "planted.txt")!r}, "w").write("x")
 except OSError:
     pass
 _BASE = reparameterize
 def reparameterize(mu, logvar):
-    assert not _READ, "the student process could read a root-only file"
+    assert not _READ, f"the student process could read {{_READ}}"
     return _BASE(mu, logvar)
 '''
     results, scores = grade_it(submission(vae_extra=probe), ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
-    assert not (secret / "planted.txt").exists()
+    assert not (secret_dir / "planted.txt").exists()
 
 
-def test_a_hang_costs_its_stage_only(submission, grade_it):
-    """Threat 4: an infinite loop times out; the other stages are still graded."""
+def test_a_hang_costs_its_part_only(submission, grade_it):
+    """An infinite loop times out; the other parts are still graded."""
     folder = submission(vae=at(REPARAM, "    while True:\n        pass\n"))
     limits = settings.Limits().scaled(unit_timeout=12)
     start = time.monotonic()
     results, scores = grade_it(folder, ["reparameterize", "loss"], limits)
-    assert time.monotonic() - start < 45
+    assert time.monotonic() - start < 60
     assert scores == {**zeros("reparameterize"), **full("loss")}
     assert "ran out of time" in message(results, "1.1")
 
@@ -108,7 +228,7 @@ def test_a_hang_costs_its_stage_only(submission, grade_it):
     ("raise SystemExit(0)", "import", "Importing your code failed: SystemExit"),
 ])
 def test_exits_count_as_crashes(exit_code, where, expect, submission, grade_it):
-    """Threat 5: exiting (even with status 0) is a crash of that stage, never a pass."""
+    """Exiting (even with status 0) fails the part it happens in, never passes it."""
     if where == "import":
         folder = submission(vae_extra=f"\nimport os, sys\n{exit_code}\n")
         graded, zero = ["loss", "reparameterize"], ["loss", "reparameterize"]
@@ -121,7 +241,7 @@ def test_exits_count_as_crashes(exit_code, where, expect, submission, grade_it):
 
 
 def test_output_flood_is_truncated_and_grading_goes_on(submission, grade_it, tmp_path):
-    """Threat 6: tens of MB printed; results.json stays small and the points are kept."""
+    """Tens of MB printed; results.json stays small and the points are kept."""
     folder = submission(vae=at(REPARAM, "    import sys\n    for _ in range(3000):\n"
                                         "        sys.stdout.write('flood ' * 2000 + '\\n')\n"))
     results, scores = grade_it(folder, ["reparameterize", "loss"])
@@ -130,8 +250,8 @@ def test_output_flood_is_truncated_and_grading_goes_on(submission, grade_it, tmp
     assert (tmp_path / "out" / "results.json").stat().st_size < 100_000
 
 
-def test_memory_bomb_stops_the_stage_not_the_judge(submission, grade_it):
-    """Threat 7: the stage is stopped for memory; the judge grades the rest."""
+def test_memory_bomb_stops_the_part_not_the_judge(submission, grade_it):
+    """The part is stopped for memory; the judge grades the rest."""
     bomb = "    import numpy\n    hog = []\n    while True:\n        hog.append(numpy.ones(10**7))\n"
     folder = submission(vae=at(LOSS, bomb))
     limits = settings.Limits().scaled(memory_mb=1500)
@@ -145,7 +265,7 @@ def test_memory_bomb_stops_the_stage_not_the_judge(submission, grade_it):
     ("import numpy_but_misspelled\n", "ModuleNotFoundError: No module named 'numpy_but_misspelled'"),
 ])
 def test_syntax_and_import_errors_are_reported_once_per_test(broken, expect, submission, grade_it):
-    """Threat 8: every test says what broke, with the file and line."""
+    """Every test says what broke, with the file and line."""
     folder = submission(vae_extra="\n" + broken)
     results, scores = grade_it(folder, ["reparameterize", "vae"])
     assert scores == zeros("reparameterize", "vae")
@@ -153,39 +273,199 @@ def test_syntax_and_import_errors_are_reported_once_per_test(broken, expect, sub
         assert message(results, number).count(expect) == 1, message(results, number)
 
 
-# Threat 9: a CVAE whose decoder looks real digits up, or ignores z, with a train_vae
-# that does nothing. Generation must earn nothing however well the classifier rates it.
-LOOKUP = '''
+@pytest.mark.parametrize("operation, expect", [
+    ("tf.io.write_file('/tmp/planted-by-a-graph', 'x')", "WriteFile"),
+    ("tf.py_function(lambda: 0.0, [], tf.float32)", "EagerPyFunc"),
+])
+def test_graphs_with_file_or_python_operations_are_refused(operation, expect, submission, grade_it):
+    """A reparameterize whose graph writes a file or calls back into Python is never run."""
+    folder = submission(vae=[("return mu + tf.exp(0.5 * logvar) * eps",
+                              f"{operation}\n    return mu + tf.exp(0.5 * logvar) * eps")])
+    results, scores = grade_it(folder, ["reparameterize", "loss"])
+    assert scores == {**zeros("reparameterize"), **full("loss")}
+    assert f"operations the grader does not run: {expect}" in message(results, "1.1"), message(results, "1.1")
+    assert not os.path.exists("/tmp/planted-by-a-graph")
+
+
+BARELY_C = '''
+
+class CVAE(CVAE):
+    """Throws c away, but adds 1e-4 * (c @ W) so that outputs are not exactly equal."""
+    def __init__(self, input_size, num_classes=10, latent_size=15):
+        super().__init__(input_size, num_classes, latent_size)
+        mix = tf.constant(__import__("numpy").random.default_rng(0).normal(size=(10, 1)).astype("float32"))
+        decoder, encoder, z = self.decoder, self.encoder, latent_size
+        self.decoder = lambda code: decoder(tf.concat([code[:, :z], 0 * code[:, z:]], 1)) + 1e-4 * (code[:, z:] @ mix)[:, :, None, None]
+        self.encoder = lambda flat: encoder(tf.concat([flat[:, :784], 0 * flat[:, 784:]], 1)) + 1e-4 * (flat[:, 784:] @ mix)
+'''
+
+
+def test_a_c_added_with_a_tiny_weight_does_not_count_as_using_c(submission, grade_it):
+    results, scores = grade_it(submission(vae_extra=BARELY_C), ["cvae"])
+    assert scores["4.5"] == 0 and scores["4.6"] == 0, results["tests"]
+    assert "same image for different c" in message(results, "4.5")
+    assert "did not change with c" in message(results, "4.6")
+
+
+def test_a_lone_surrogate_in_a_message_leaves_valid_results_and_a_clean_exit(submission, tmp_path):
+    folder = submission(vae=at(LOSS, "    raise ValueError('broken \\ud800 text \\x1b[2J')\n"))
+    results_path = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "autograder", "--submission", str(folder), "--results",
+                           str(results_path), "--stages", "loss"], cwd=ROOT, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done.stdout.decode("utf-8")  # strict
+    results = json.loads(results_path.read_bytes().decode("utf-8"))
+    assert "broken ? text" in message(results, "2.1") and "\x1b" not in message(results, "2.1")
+
+
+PIPE_REPORTS = '''
+import os as _os, autograder.student as _student
+
+
+def _flush(self):
+    for name in ("report.json", "arrays.npz"):
+        try:
+            _os.unlink(self.workdir / name)
+        except OSError:
+            pass
+    _os.mkfifo(self.workdir / "report.json")
+    _os.symlink("/dev/zero", self.workdir / "arrays.npz")
+
+
+_student.Exporter.flush = _flush
+'''
+
+
+def test_a_fifo_report_and_a_link_to_dev_zero_do_not_stop_the_judge(submission, grade_it):
+    folder = submission(vae_extra=PIPE_REPORTS)
+    start = time.monotonic()
+    results, scores = grade_it(folder, ["reparameterize", "loss"])
+    assert time.monotonic() - start < 120
+    assert scores == zeros("reparameterize", "loss")
+    assert "ended the grading process" in message(results, "1.1")
+
+
+FORK_HOPPER = '''
+import os as _os, time as _time
+if _os.fork() == 0:
+    while True:  # a new process every few milliseconds, each in a new session: no pid to catch
+        if _os.fork():
+            _os._exit(0)
+        _os.setsid()
+        with open(HOPPER_FILE, "a") as _out:
+            _out.write(f"{_time.time()}\\n")
+        _time.sleep(0.005)
+'''
+
+
+@needs_sandbox
+def test_a_fork_hopping_survivor_is_gone_before_the_next_grading(submission, grade_it, shared_folder, tmp_path):
+    hopper_file = shared_folder / "hopper"
+    folder = submission(vae_extra=f"\nHOPPER_FILE = {str(hopper_file)!r}\n" + FORK_HOPPER)
+    grade_it(folder, ["reparameterize"])
+    assert hopper_file.exists(), "the hopper never ran, so this test proves nothing"
+    size = hopper_file.stat().st_size
+    time.sleep(1.0)
+    assert hopper_file.stat().st_size == size, "a process of the first grading is still running"
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for name in ("vae.py", "assignment.py"):
+        (clean / name).write_text((ROOT / "solution" / name).read_text())
+    results, scores = grade_it(clean, ["reparameterize"])
+    assert scores == full("reparameterize")
+    assert hopper_file.stat().st_size == size
+
+
+LOOKUP_ENCODER = '''
 import numpy as _np, os as _os
 
 
-class _Lookup(tf.keras.layers.Layer):
-    def __init__(self, mode, latent_size):
+def _test_images():
+    """The MNIST test split, if this process can find it (it should not)."""
+    for path in (_os.environ.get("MNIST_NPZ", ""), _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "mnist.npz")):
+        try:
+            with _np.load(path) as data:
+                return data["x_test"].reshape(-1, 784).astype("float32") / 255.0
+        except (OSError, KeyError):
+            pass
+    with _np.load(_os.environ["MNIST_NPZ"]) as data:  # the training split is all there is
+        return data["x_train"][:10000].reshape(-1, 784).astype("float32") / 255.0
+
+
+class _Lookup:
+    def __init__(self, latent_size):
+        self.bank, self.latent_size = tf.constant(_test_images()), latent_size
+
+    def encode(self, flat):
+        index = tf.argmin(tf.reduce_sum(tf.square(self.bank), 1)[None, :] - 2.0 * flat @ tf.transpose(self.bank), 1)
+        code = tf.cast(index, tf.float32)[:, None] / 10000.0
+        return tf.concat([code, tf.zeros((tf.shape(flat)[0], self.latent_size - 1))], 1)
+
+    def decode(self, z):
+        index = tf.cast(tf.round(tf.clip_by_value(z[:, 0], 0.0, 0.9999) * 10000.0), tf.int32)
+        return tf.reshape(tf.clip_by_value(tf.gather(self.bank, index), 0.001, 0.999), (-1, 1, 28, 28))
+
+
+class VAE(tf.keras.Model):
+    def __init__(self, input_size, latent_size=15):
         super().__init__()
+        lookup = _Lookup(latent_size)
+        self.encoder, self.decoder = lookup.encode, lookup.decode
+        self.mu_layer = lambda h: h
+        # only the index needs precision: KL about 11 nats, so with the test images this
+        # model would score a loss near 60
+        self.logvar_layer = lambda h: tf.concat([tf.fill(tf.shape(h[:, :1]), -23.0), tf.zeros_like(h[:, 1:])], 1)
+
+    def call(self, x):
+        mu = self.encoder(tf.reshape(x, (-1, 784)))
+        return self.decoder(mu), mu, self.logvar_layer(mu)
+'''
+
+
+@needs_sandbox
+def test_a_lookup_model_cannot_find_the_test_images(submission, grade_it):
+    """The encoder looks its input up among MNIST test images and stores the index; the
+    decoder returns that image. The student's process only has the training split."""
+    folder = submission(vae_extra=LOOKUP_ENCODER,
+                        assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
+    results, scores = grade_it(folder, ["e2e_vae"])
+    assert scores == {"6.1": 0.0}, message(results, "6.1")
+    assert "must be below 120" in message(results, "6.1")
+
+
+# A CVAE whose decoder looks real training digits up (shifted by a pixel), or draws the class
+# mean, with a train_vae that does nothing. Generation must earn nothing however well the
+# classifier rates it.
+LOOKUP_DECODER = '''
+import numpy as _np, os as _os
+
+
+class _Bank:
+    def __init__(self, mode, latent_size):
         with _np.load(_os.environ["MNIST_NPZ"]) as d:
             x, y = d["x_train"], d["y_train"]
-        self.bank = [x[y == k][:500].astype("float32") / 255.0 for k in range(10)]
-        self.mode, self.latent_size = mode, latent_size
+        bank = _np.stack([x[y == k][:500].astype("float32") / 255.0 for k in range(10)])  # [10, 500, 28, 28]
+        if mode == "mean":
+            bank = _np.repeat(bank.mean(1, keepdims=True), 500, 1)
+        self.bank, self.latent_size = tf.constant(bank), latent_size
 
-    def call(self, code):
-        code = _np.asarray(code)
-        digits = code[:, self.latent_size:].argmax(1)
-        pick = (_np.abs(code[:, 0]) * 1e4).astype(int) % 500
-        images = [self.bank[d][p] if self.mode == "copy" else self.bank[d].mean(0)
-                  for d, p in zip(digits, pick)]
-        return tf.constant(_np.stack(images)[:, None])
+    def __call__(self, code):
+        digit = tf.argmax(code[:, self.latent_size:], 1, output_type=tf.int32)
+        pick = tf.cast(tf.abs(code[:, 0]) * 1e4, tf.int32) % 500
+        images = tf.gather_nd(self.bank, tf.stack([digit, pick], 1))
+        return tf.roll(images, shift=1, axis=2)[:, None]
 
 
 class CVAE(CVAE):
     def __init__(self, input_size, num_classes=10, latent_size=15):
         super().__init__(input_size, num_classes, latent_size)
-        self.decoder = _Lookup(MODE, latent_size)
+        self.decoder = _Bank(MODE, latent_size)
 '''
 
 
 @pytest.mark.parametrize("mode, expect", [("copy", "near-copies"), ("mean", "barely vary with z")])
 def test_memorised_or_constant_samples_earn_no_generation_points(mode, expect, submission, grade_it):
-    folder = submission(vae_extra=f"\nMODE = {mode!r}\n" + LOOKUP,
+    folder = submission(vae_extra=f"\nMODE = {mode!r}\n" + LOOKUP_DECODER,
                         assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
     results, scores = grade_it(folder, ["e2e_cvae"])
     assert scores["6.3"] == 0.0

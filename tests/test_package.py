@@ -51,9 +51,18 @@ def test_gradescope_zip_has_entry_points_at_its_root(zips):
     assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/grade.py",
             "autograder/classifier/mnist_classifier.keras", "data/mnist.py", "code/assignment.py"} <= names
     assert "code/vae.py" not in names and "autograder/classifier/train.py" not in names
+    assert {f"autograder/parts/{part}.py" for part in ("vae", "e2e_cvae")} <= names
     with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
         mode = archive.getinfo("run_autograder").external_attr >> 16
+        key_mode = archive.getinfo("autograder/judge.key").external_attr >> 16
     assert mode & 0o111, "run_autograder must be executable"
+    assert key_mode & 0o077 == 0, "the judge's key must be readable by its owner only"
+    assert zips["autograder"]["autograder/judge.key"] == (ROOT / "autograder" / "judge.key").read_bytes()
+
+
+def test_the_handout_never_carries_the_judges_key(zips):
+    assert not any("judge.key" in name for name in zips["handout"])
+    assert "autograder/parts/reparameterize.py" in zips["handout"]
 
 
 def test_builds_are_reproducible(zips):

@@ -29,7 +29,13 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
 }
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
-           "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of"}
+           "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
+           "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of",
+           "6.3 copy": r"shifted MNIST image: ([\d.]+|inf)"}
+BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
+        "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
+        "6.1": lambda v: settings.LOSS_THRESHOLD - v, "6.2": lambda v: settings.LOSS_THRESHOLD - v,
+        "6.3": lambda v: v - 100 * settings.ACCURACY_BAR, "6.3 copy": lambda v: v - settings.COPY_DISTANCE}
 
 
 def variant_folder(name, folder):
@@ -55,20 +61,15 @@ def grade_once(folder, seed, results):
     tests = {e["number"]: e for e in json.loads(results.read_text())["tests"]}
     row = {}
     for number, pattern in MEASURE.items():
-        found = re.search(pattern, tests[number]["output"])
-        row[number] = {"passed": tests[number]["score"] == tests[number]["max_score"],
-                       "value": float(found[1]) if found else None}
+        test = tests[number.split()[0]]
+        found = re.search(pattern, test["output"])
+        row[number] = {"passed": test["score"] == test["max_score"], "value": float(found[1]) if found else None}
     return row
 
 
 def margin(number, value):
-    if value is None:
-        return None
-    if number == "6.3":
-        return value - 100 * settings.ACCURACY_BAR
-    if number in ("3.2", "4.2"):
-        return settings.SAMPLING_RATIO - value
-    return settings.LOSS_THRESHOLD - value
+    """Distance of a measured value to its bar (negative: the bar was missed)."""
+    return None if value is None else BARS[number](value)
 
 
 def main(argv=None):

@@ -6,7 +6,9 @@
 
 Each zip is an explicit list of files (nothing of solution/ or tests/), written with
 fixed timestamps so the same sources give the same bytes. The stencil is regenerated
-first, so a stale code/ can never be shipped.
+first, so a stale code/ can never be shipped. The Gradescope zip carries the judge's
+secret key (autograder/judge.key, made on first use and never committed); the handout
+never does.
 """
 import argparse
 import sys
@@ -16,9 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stencil  # noqa: E402
 
+sys.path.insert(0, str(stencil.ROOT))
+from autograder import secret  # noqa: E402
+
 ROOT = stencil.ROOT
 DIST = ROOT / "dist"
-GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("*.py")) + [
+GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("**/*.py")
+                if "classifier/" not in p.relative_to(ROOT).as_posix()) + [
     "autograder/classifier/mnist_classifier.keras"]
 
 CONTENTS = {
@@ -38,10 +44,12 @@ CONTENTS = {
         "requirements.txt": "requirements.txt",
         "code/assignment.py": "code/assignment.py",  # the given helpers, graded code never comes from here
         "data/mnist.py": "data/mnist.py",
+        "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
         **{p: p for p in GRADER},
     },
 }
 EXECUTABLE = {"setup.sh", "run_autograder"}
+PRIVATE = {"autograder/judge.key"}
 
 
 def student_readme():
@@ -56,6 +64,7 @@ def build(kind, with_mnist=False):
     """Write dist/<kind>.zip and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
+    secret.key()  # created on first use; the same key grades locally (make grade, make regrade)
     files = {name: (ROOT / source).read_bytes() for name, source in CONTENTS[kind].items()}
     if kind == "handout":
         files["README.md"] = student_readme().encode()
@@ -66,7 +75,7 @@ def build(kind, with_mnist=False):
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = (0o755 if name in EXECUTABLE else 0o644) << 16
+            info.external_attr = (0o755 if name in EXECUTABLE else 0o600 if name in PRIVATE else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     print(f"wrote {target.relative_to(ROOT)} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")

@@ -28,11 +28,11 @@ def inputs(rng):
 def gradients(e, i):
     tf = e.tf
     mu, logvar = tf.constant(i["mu_small"]), tf.constant(i["logvar_small"])
-    with tf.GradientTape() as tape:
-        tape.watch([mu, logvar])
+    with tf.GradientTape() as recorder:
+        recorder.watch([mu, logvar])
         z = e.function("small")(mu, logvar)
         total = tf.reduce_sum(z)
-    grad_mu, grad_logvar = tape.gradient(total, [mu, logvar])
+    grad_mu, grad_logvar = recorder.gradient(total, [mu, logvar])
     out = {"z": np.asarray(z), "mu_reached": grad_mu is not None, "logvar_reached": grad_logvar is not None}
     if grad_mu is not None:
         out["grad_mu"] = np.asarray(grad_mu)

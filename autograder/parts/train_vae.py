@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from ..kit import Fail, Test, array, fact, one_hot
+from ..measuring import Missing
 from .. import settings
 
 NAME = "train_vae"
@@ -184,7 +185,10 @@ def toy_outputs(e, i, conditional, weights):
 
 
 def left_weights(i, name):
-    """The trainable weights the student's train_vae left in scenario `name`."""
+    """The trainable weights the student's train_vae left in scenario `name` (Missing when it
+    left none: the judge then reports why that scenario failed)."""
+    if any(f"student.{name}.w{k}" not in i for k in range(4)):
+        raise Missing(name)
     return [i[f"student.{name}.w{k}"] for k in range(4)]
 
 
@@ -204,10 +208,10 @@ def replay(e, i, rate, epochs):
     for _ in range(epochs):
         for start in range(0, len(x), BATCH):
             batch = tf.constant(x[start:start + BATCH])
-            with tf.GradientTape() as tape:
+            with tf.GradientTape() as recorder:
                 x_hat, mu, logvar = model(batch)
                 value = loss(x_hat, batch, mu, logvar)
-            optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+            optimizer.apply_gradients(zip(recorder.gradient(value, model.trainable_variables), model.trainable_variables))
     return flat([model.encode.kernel, model.encode.bias, model.decode.kernel, model.decode.bias])
 
 
