@@ -83,6 +83,9 @@ def scalar(run, name, key, what="loss_function(...)"):
 
 
 def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
+    observed, expected = np.asarray(observed), np.asarray(expected)
+    if observed.shape != expected.shape:
+        raise Fail(f"{what} has shape {list(observed.shape)}, expected {list(expected.shape)}")
     if not np.allclose(observed, expected, rtol=rtol, atol=atol):
         worst = np.max(np.abs(np.asarray(observed) - expected))
         raise Fail(f"{what}: expected {np.ravel(expected)[:3]}..., got {np.ravel(observed)[:3]}... "

@@ -439,12 +439,6 @@ class Sandbox:
         shutil.rmtree(self.base, ignore_errors=True)
         self.slot.release()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def environment(self, workdir):
         """A minimal environment: nothing of the judge's leaks in, nothing is downloaded."""
         return {
@@ -456,8 +450,8 @@ class Sandbox:
             "GRADER_ROOT": str(settings.ROOT), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
         }
 
-    def folder(self, name, uid):
-        """A fresh folder for one process, owned by `uid` (when sandboxed), with tmp/ inside."""
+    def folder(self, name):
+        """A fresh folder for one process, with tmp/ inside (hand_over gives it to the process's user)."""
         workdir = self.base / name
         workdir.mkdir(mode=0o700)
         (workdir / "tmp").mkdir()
@@ -475,7 +469,7 @@ class Sandbox:
         `given`; returns its StageRun (artifacts: a judge-owned copy of what it exported).
         Never raises because of what the student's code did."""
         uid = self.slot.ids[0] if self.sandboxed else None
-        workdir = self.folder(f"build-{part}", uid)
+        workdir = self.folder(f"build-{part}")
         submission = workdir / "submission"
         submission.mkdir()
         for source in files:
@@ -483,7 +477,7 @@ class Sandbox:
         np.savez(workdir / "inputs.npz", **given)
         self.hand_over(workdir, uid)
         try:
-            run, _ = self.start("build", part, workdir, submission, uid, timeout, echo)
+            run = self.start("build", part, workdir, submission, uid, timeout, echo)
             run.report, run.arrays = read_json(workdir / "report.json"), read_arrays(workdir / "arrays.npz")
             if run.status == "ok" and run.report.get("complete") is not True:  # ended before the child finished
                 run.status = "crashed"
@@ -500,7 +494,7 @@ class Sandbox:
         the part it was on when it stopped gets its status (timeout, memory, crashed); the
         parts after that are "skipped" (the caller measures them again, apart)."""
         uid = self.slot.ids[1] if self.sandboxed else None
-        workdir = self.folder(f"measure-{len(list(self.base.glob('measure-*')))}", uid)
+        workdir = self.folder(f"measure-{len(list(self.base.glob('measure-*')))}")
         for part, inputs, artifacts, exported in jobs:
             folder = workdir / "parts" / part
             (folder / "tmp").mkdir(parents=True)
@@ -511,15 +505,17 @@ class Sandbox:
         self.hand_over(workdir, uid)
         names = [part for part, *_ in jobs]
         try:
-            process_run, _ = self.start("measure", ",".join(names), workdir, workdir, uid, timeout, None)
+            process_run = self.start("measure", ",".join(names), workdir, workdir, uid, timeout, None)
             runs, stopped = {}, False
             for part in names:
                 folder = workdir / "parts" / part
                 report = read_json(folder / "report.json")
-                status = "ok" if report.get("complete") is True else ("skipped" if stopped else process_run.status)
-                if status != "ok":
-                    status = "crashed" if status == "ok" else status
-                    stopped = True
+                if report.get("complete") is True:
+                    status = "ok"
+                elif stopped:
+                    status = "skipped"
+                else:  # the part the process was on when it stopped (or exited early)
+                    status, stopped = ("crashed" if process_run.status == "ok" else process_run.status), True
                 runs[part] = StageRun("measure", status, process_run.seconds, process_run.peak_rss_mb,
                                       process_run.output, report, read_arrays(folder / "arrays.npz"))
             return runs
@@ -528,7 +524,7 @@ class Sandbox:
 
     def start(self, kind, parts, workdir, cwd, uid, timeout, echo):
         """Start child.py and watch it to the end; every process of its user is then killed.
-        Returns (StageRun without report, the Popen)."""
+        Returns its StageRun (without the report, which the caller reads)."""
         start = time.monotonic()
         process = subprocess.Popen(
             [sys.executable, "-I", str(CHILD), kind, parts, str(workdir), str(self.limits.memory_mb)],
@@ -545,7 +541,7 @@ class Sandbox:
         kill_tree(process)
         process.wait()
         collector.join(timeout=5)
-        return StageRun(kind, status, seconds, peak, collector.text()), process
+        return StageRun(kind, status, seconds, peak, collector.text())
 
 
 class Unsandboxed(Exception):

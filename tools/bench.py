@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGE_LINE = re.compile(r"^\[(\w+)\] \w+, ([\d.]+) s, peak (\d+) MB", re.MULTILINE)
+STAGE_LINE = re.compile(r"^\[(\w+)\] build \w+, ([\d.]+) s, peak (\d+) MB(?:; measure \w+, ([\d.]+) s, peak (\d+) MB)?",
+                        re.MULTILINE)
 
 
 def children_cpu():
@@ -49,7 +50,10 @@ def one_run(submission, cpus):
         results = json.loads(results_path.read_text())
     stages = {m[1]: {"seconds": float(m[2]), "peak_rss_mb": float(m[3])}
               for m in STAGE_LINE.finditer(results["output"])}
-    epochs = {name: [float(s) for s in re.findall(r"^epoch \d+: .* in ([\d.]+) s$", part, re.MULTILINE)]
+    measured = [m for m in STAGE_LINE.finditer(results["output"]) if m[4]]
+    if measured:  # one measuring process serves every part: its line repeats on each
+        stages["measure"] = {"seconds": float(measured[0][4]), "peak_rss_mb": float(measured[0][5])}
+    epochs = {name: [float(s) for s in re.findall(r"^epoch [\d/]+: .* in ([\d.]+) s$", part, re.MULTILINE)]
               for name, part in zip(("e2e_vae", "e2e_cvae"),
                                     results["output"].split("[e2e_cvae]"))}
     accuracy = re.search(r"([\d.]+)% of \d+ generated", results["output"] + json.dumps(results["tests"]))

@@ -212,7 +212,8 @@ def check_sampling(run, i, conditional):
     """call()'s x_hat must be distributed like decoder(concat([mu + sigma * eps, c])) with
     fresh eps: the means over K draws of the two may differ only as much as K samples
     allow (their squared difference, relative to its expected size, stays near 1)."""
-    stats = {k: array(run, "distribution", k) for k in ("call_mean", "call_var", "decoder_mean", "decoder_var")}
+    shape = (len(i["x_rep"]), settings.IMAGE_SIZE)
+    stats = {k: array(run, "distribution", k, shape) for k in ("call_mean", "call_var", "decoder_mean", "decoder_var")}
     repeats = int(i["repeats"])
     noise = ((stats["call_var"] + stats["decoder_var"]) / repeats).sum() + 1e-12
     ratio = float(((stats["call_mean"] - stats["decoder_mean"]) ** 2).sum() / noise)
@@ -253,7 +254,8 @@ def tests(base, model, conditional, points):
 
 def effect_of_c(run, name, key, n, what):
     """(output for c, for another c, for other z or x): how the output moves with c."""
-    read = (lambda k: images(run, name, k, n, what)) if key == "decoded" else (lambda k: array(run, name, k, None, what))
+    read = ((lambda k: images(run, name, k, n, what)) if key == "decoded"
+            else (lambda k: array(run, name, k, (n, settings.LATENT_SIZE), what)))
     return [read(f"{key}_{k}") for k in ("c", "c_other", "other")]
 
 

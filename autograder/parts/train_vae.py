@@ -240,7 +240,7 @@ def expected_sum(run, name, i):
     n = len(i["images"])
     x = i["images"][:, None].astype(np.float64) / 255.0
     per_image = stand_in_per_image(array(run, name, "x_hat", (n, 1, 28, 28)), x,
-                                   array(run, name, "mu"), array(run, name, "logvar"))
+                                   array(run, name, "mu", (n, TOY_LATENT)), array(run, name, "logvar", (n, TOY_LATENT)))
     return sum(per_image[s:s + BATCH].mean() for s in range(0, n, BATCH))
 
 
@@ -267,7 +267,8 @@ def train_returns_sum(run, i):
 def train_updates(run, i):
     """The weights train_vae left must have moved like the judge's replay (one Adam step per
     batch): the same direction (correlation >= 0.95) and size (within 20%)."""
-    before, replayed = array(run, "update", "before"), array(run, "update", "replay")
+    before = array(run, "update", "before")
+    replayed = array(run, "update", "replay", before.shape)
     after = array(run, "update", "after", before.shape, "the weights after train_vae")
     moved, expected = after - before, replayed - before
     if np.max(np.abs(moved)) < 1e-7:
@@ -287,7 +288,9 @@ def train_lowers(run, i):
     x = i["images"][:, None].astype(np.float64) / 255.0
     losses = {}
     for when in ("before", "after"):
-        parts = [array(run, "lower", f"{when}_{k}") for k in ("x_hat", "mu", "logvar")]
+        n = len(x)
+        parts = [array(run, "lower", f"{when}_{k}", shape)
+                 for k, shape in (("x_hat", (n, 1, 28, 28)), ("mu", (n, TOY_LATENT)), ("logvar", (n, TOY_LATENT)))]
         losses[when] = stand_in_per_image(parts[0], x, *parts[1:]).mean()
     if not losses["after"] < 0.9 * losses["before"]:
         raise Fail(f"after {EPOCHS} epochs the loss went from {losses['before']:.4g} to "

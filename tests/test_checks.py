@@ -1,0 +1,223 @@
+"""Every check, on fabricated measurements, in milliseconds: no TensorFlow, no student code.
+
+For each part, `fabricate` plays a correct submission: it computes in numpy what the
+measuring process would hand the judge. The checks must give full points on it, and
+nothing (never a crash) when a measurement is missing, an array holds NaN or has the
+wrong shape."""
+import numpy as np
+import pytest
+
+from autograder import kit, settings
+from autograder.grade import PartRun, run_check
+from autograder.parts import BY_NAME, e2e_cvae, e2e_vae, loss, models, reparameterize, train_vae
+from autograder.sandbox import StageRun
+
+RNG = np.random.default_rng(0)
+
+
+def run_of(part, inputs, results, arrays, facts=None, errors=None):
+    built = StageRun("build", "ok", 1.0, 1.0, "", {"facts": facts or {}, "errors": errors or {}, "complete": True})
+    measured = StageRun("measure", "ok", 1.0, 1.0, "", {"results": results, "complete": True}, arrays)
+    return PartRun(part.NAME, built, measured, inputs)
+
+
+def flatten(values):
+    """{"measurement": {key: value}} -> (results, arrays) as the measuring process reports them."""
+    results, arrays = {}, {}
+    for name, found in values.items():
+        results[name] = {"ok": True, **{k: v for k, v in found.items() if not isinstance(v, np.ndarray)}}
+        arrays.update({f"{name}.{k}": v for k, v in found.items() if isinstance(v, np.ndarray)})
+    return results, arrays
+
+
+def fake_reparameterize(i):
+    draw = lambda mu, logvar: mu + np.exp(0.5 * logvar) * RNG.normal(size=mu.shape)  # noqa: E731
+    z = draw(i["mu_small"], i["logvar_small"])
+    return {"sample": {"z": draw(i["mu"], i["logvar"])},
+            "again": {"first": draw(i["mu_small"], i["logvar_small"]), "second": z},
+            "grad": {"z": z, "grad_mu": np.ones_like(z), "grad_logvar": 0.5 * (z - i["mu_small"]),
+                     "mu_reached": True, "logvar_reached": True}}, {}
+
+
+def fake_loss(i):
+    value = lambda mu, logvar: np.array(kit.neg_elbo(i["x_hat"], i["x"], mu, logvar))  # noqa: E731
+    zeros = np.zeros_like(i["mu"])
+    return {"value": {"value": value(i["mu"], i["logvar"])}, "doubled": {"value": value(i["mu"], i["logvar"])},
+            "kl": {"prior": value(zeros, zeros), "mu_only": value(i["mu"], zeros),
+                   "logvar_only": value(zeros, i["logvar"])}}, {}
+
+
+def fake_model(conditional):
+    def fake(i):
+        n, z = len(i["x"]), settings.LATENT_SIZE
+        image = lambda: RNG.uniform(0, 1, (n, 1, 28, 28))  # noqa: E731
+        mu, logvar = RNG.normal(size=(n, z)), RNG.normal(size=(n, z))
+        mean = RNG.uniform(0, 1, (models.REPEATED, 784))
+        values = {
+            "exist": {"encode": True, "decode": True},
+            "forward": {"x_hat": image(), "mu": mu, "logvar": logvar},
+            "pieces": {"mu": mu, "logvar": logvar, "decoded": image()},
+            "distribution": {"call_mean": mean, "decoder_mean": mean + 0.001, "call_var": np.full_like(mean, 0.05),
+                             "decoder_var": np.full_like(mean, 0.05)},
+            "latent": {"x_hat": image(), "mu": mu[:, :7], "logvar": logvar[:, :7]},
+            "latent_pieces": {"mu": mu[:, :7], "logvar": logvar[:, :7], "decoded": image()}}
+        if conditional:
+            base = image()
+            values["decoder_c"] = {"decoded_c": base, "decoded_c_other": base * 0.7, "decoded_other": base * 0.2}
+            values["encoder_c"] = {"mu_c": mu, "mu_c_other": mu + 0.3, "mu_other": mu + 1.0}
+        return values, {"attributes": dict.fromkeys(models.ATTRIBUTES, True)}
+    return fake
+
+
+def fake_train_vae(i):
+    n = len(i["images"])
+    outputs = lambda: {"x_hat": RNG.uniform(0, 1, (n, 1, 28, 28)), "mu": RNG.normal(size=(n, 4)),  # noqa: E731
+                       "logvar": RNG.normal(size=(n, 4))}
+    values = {"sum": outputs(), "cvae_sum": outputs()}
+    before = RNG.normal(size=100)
+    values["update"] = {"before": before, "after": before + 0.01, "replay": before + 0.0101}
+    values["lower"] = {**{f"before_{k}": v for k, v in outputs().items()},
+                       **{f"after_{k}": v * 0.1 for k, v in outputs().items()}}
+    x = i["images"][:, None] / 255.0
+    facts = {"update": {"steps": 8}}
+    for name in ("sum", "cvae_sum"):
+        per_image = train_vae.stand_in_per_image(values[name]["x_hat"], x, values[name]["mu"], values[name]["logvar"])
+        total = sum(per_image[s:s + train_vae.BATCH].mean() for s in range(0, n, train_vae.BATCH))
+        facts[name] = {"type": "float", "shape": [], "value": float(total), "steps": 8}
+    return values, facts
+
+
+def fake_end_to_end(i):
+    """A perfect reconstruction (the loss is then the images' own entropy, about 60)."""
+    n = len(i["eps"])
+    x = i["x_test"][:, None] / 255.0
+    shuffled = np.clip(x, 1e-3, 1 - 1e-3)[i["order"]]
+    zeros = np.zeros((n, settings.LATENT_SIZE))
+    return ({"evaluate": {"mu": zeros, "logvar": zeros, "x_hat_shuffled": shuffled}},
+            {"train": {"reported": [110.0 * 469] * 5, "num_batches": 469}})
+
+
+def fake_inputs(part):
+    given = part.build_inputs(np.random.default_rng(1)) if hasattr(part, "build_inputs") else {}
+    return {**given, **part.inputs(np.random.default_rng(2))}
+
+
+FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
+         "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end}
+SKIP = {"6.2", "6.3"}  # 6.3 needs generated digits the shipped classifier reads: see the end-to-end tests
+
+
+def graded(part, values, facts, inputs, errors=None):
+    results, arrays = flatten(values)
+    run = run_of(part, inputs, results, arrays, facts, errors)
+    return {test.number: run_check(test, run) for test in part.TESTS if test.number not in SKIP}
+
+
+@pytest.fixture(scope="module")
+def cases():
+    out = {}
+    for name, fake in FAKES.items():
+        inputs = fake_inputs(BY_NAME[name])
+        out[name] = (inputs,) + fake(inputs)
+    return out
+
+
+@pytest.mark.parametrize("name", FAKES)
+def test_correct_measurements_earn_every_point(name, cases):
+    inputs, values, facts = cases[name]
+    verdicts = graded(BY_NAME[name], values, facts, inputs)
+    assert all(fraction == 1.0 for fraction, _ in verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize("name", FAKES)
+def test_a_missing_measurement_fails_with_the_students_error(name, cases):
+    inputs, values, facts = cases[name]
+    results = {k: {"ok": False, "missing": "call"} for k in values}
+    run = run_of(BY_NAME[name], inputs, results, {}, {}, {"call": "While calling model(x): ValueError: boom"})
+    for test in BY_NAME[name].TESTS:
+        if test.number not in SKIP:
+            fraction, message = run_check(test, run)
+            assert fraction == 0 and ("boom" in message or "did not produce" in message), (test.number, message)
+
+
+def mutated(values, how):
+    """Every (measurement, key) with an array, and `values` with that one array changed by `how`."""
+    for name, found in values.items():
+        for key, value in found.items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1:
+                yield f"{name}.{key}", {**values, name: {**found, key: how(value)}}
+
+
+def with_nan(value):
+    value = value.copy()
+    value.flat[value.size // 2] = np.nan
+    return value
+
+
+@pytest.mark.parametrize("how", [with_nan, lambda v: v[..., :-1], lambda v: v.reshape(-1)[:-3]],
+                         ids=["NaN", "one column short", "flattened and short"])
+@pytest.mark.parametrize("name", FAKES)
+def test_broken_arrays_cost_points_and_never_crash_a_check(name, how, cases):
+    inputs, values, facts = cases[name]
+    for where, broken in mutated(values, how):
+        verdicts = graded(BY_NAME[name], broken, facts, inputs)
+        assert not any("internal error" in message for _, message in verdicts.values()), (where, verdicts)
+        assert any(fraction < 1 for fraction, _ in verdicts.values()), f"{where} broken, yet every test passed"
+
+
+def test_the_sampling_check_catches_call_decoding_something_else(cases):
+    inputs, values, facts = cases["vae"]
+    shifted = dict(values, distribution={**values["distribution"],
+                                         "decoder_mean": values["distribution"]["call_mean"] + 0.05})
+    fraction, message = graded(BY_NAME["vae"], shifted, facts, inputs)["3.2"]
+    assert fraction == 0 and "not distributed like decoder(z)" in message
+
+
+def test_c_must_move_the_output_not_just_touch_it(cases):
+    inputs, values, facts = cases["cvae"]
+    base = values["decoder_c"]["decoded_c"]
+    barely = dict(values, decoder_c={"decoded_c": base, "decoded_c_other": base + 1e-4, "decoded_other": base * 0.2})
+    fraction, message = graded(BY_NAME["cvae"], barely, facts, inputs)["4.5"]
+    assert fraction == 0 and "same image for different c" in message
+
+
+def test_train_vae_returning_the_mean_or_the_wrong_moves_is_caught(cases):
+    inputs, values, facts = cases["train_vae"]
+    mean = {**facts, "sum": {**facts["sum"], "value": facts["sum"]["value"] / 8}}
+    assert "looks like the mean" in graded(BY_NAME["train_vae"], values, mean, inputs)["5.1"][1]
+    twice = dict(values, update={**values["update"], "after": values["update"]["before"] + 0.02})
+    verdict = graded(BY_NAME["train_vae"], twice, {**facts, "update": {"steps": 16}}, inputs)["5.2"]
+    assert verdict[0] == 0 and "16 steps for 8 batches" in verdict[1]
+
+
+def test_the_end_to_end_loss_is_the_judges_own(cases):
+    inputs, values, facts = cases["e2e_vae"]
+    blurry = dict(values, evaluate={**values["evaluate"], "x_hat_shuffled": np.full_like(
+        values["evaluate"]["x_hat_shuffled"], 0.5)})
+    fraction, message = graded(e2e_vae, blurry, facts, inputs)["6.1"]
+    assert fraction == 0 and "must be below 120" in message
+
+
+@pytest.mark.parametrize("kind, expect", [("constant", "barely vary with z"), ("copies", "near-copies")])
+def test_generated_digits_must_vary_and_be_new(kind, expect):
+    inputs = fake_inputs(e2e_cvae)
+    labels = inputs["gen_labels"]
+    with np.load(settings.MNIST_NPZ) as mnist:
+        bank = mnist["x_train"][:2000] / 255.0
+    if kind == "constant":
+        drawn = np.repeat(bank[:10], 100, 0)[:, None]
+    else:
+        drawn = np.roll(bank[:1000], (2, -1), (1, 2))[:, None]
+    results, arrays = flatten({"generate": {"images": drawn}})
+    fraction, message = run_check(e2e_cvae.TESTS[1], run_of(e2e_cvae, inputs, results, arrays))
+    assert fraction == 0 and expect in message, message
+
+
+def test_kit_helpers():
+    assert kit.relative_change(np.zeros(3), np.ones(3), 2 * np.ones(3)) == 0.5
+    assert kit.relative_change(np.zeros(3), np.ones(3), np.zeros(3)) == 0.0
+    assert np.allclose(kit.kl(np.zeros((2, 3)), np.zeros((2, 3))), 0)
+    x = np.array([[0.0, 1.0]])
+    assert kit.bce(np.array([[0.5, 0.5]]), x)[0] == pytest.approx(2 * np.log(2))
+    with pytest.raises(kit.Fail, match="largest difference"):
+        kit.close(np.ones(3), np.zeros(3), "thing")
