@@ -1,25 +1,28 @@
-"""Command line: python -m autograder [--submission DIR] [--results FILE] ...
+"""Command line: python -m autograder [--course FILE] [--submission DIR] [--results FILE] ...
 
-Grades a submission folder and writes Gradescope's results.json. Exit status 0
-whatever the score; 2 only for bad command-line arguments.
+Grades a submission folder and writes Gradescope's results.json. Exit status 0 whatever the
+score; 2 for bad command-line arguments or a course file that cannot be used (nothing is
+graded then).
 """
 import argparse
 import sys
+from dataclasses import replace
 
 from . import settings
+from .course import CourseError, default_path, load
 from .grade import grade_safely, table
-from .parts import PARTS
 
 
 def main(argv=None):
-    names = [part.NAME for part in PARTS]
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
+    parser.add_argument("--course", default=None,
+                        help=f"course file (default: {default_path().relative_to(settings.ROOT)})")
     parser.add_argument("--submission", default=str(settings.ROOT / "code"),
-                        help="folder holding vae.py and assignment.py (searched recursively)")
+                        help="folder holding the student's files (searched recursively)")
     parser.add_argument("--results", default=str(settings.ROOT / "outputs" / "results.json"))
-    parser.add_argument("--stages", default=",".join(names), help="comma-separated subset of: " + ", ".join(names))
-    parser.add_argument("--unit-timeout", type=float, help="seconds for the student's process of each of parts 1-5")
-    parser.add_argument("--training-budget", type=float, help="seconds for both training parts")
+    parser.add_argument("--stages", default="", help="comma-separated subset of the course's parts (default: all)")
+    parser.add_argument("--unit-timeout", type=float, help="seconds for the student's process of each part that does not train")
+    parser.add_argument("--training-budget", type=float, help="seconds for the training parts together")
     parser.add_argument("--memory-mb", type=int, help="resident memory limit of one process")
     parser.add_argument("--hidden", default="", help="test numbers to mark after_due_date, e.g. 6.3")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
@@ -27,14 +30,21 @@ def main(argv=None):
                         help="as root, run student code as root when no unprivileged user can run it "
                              "(only on a machine you trust; Gradescope never needs this)")
     args = parser.parse_args(argv)
-    stages = tuple(s for s in args.stages.split(",") if s)
+    try:
+        course = load(args.course)
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    names = [part.NAME for part in course.parts]
+    stages = tuple(s for s in args.stages.split(",") if s) or tuple(names)
     unknown = set(stages) - set(names)
     if unknown:
-        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}")
-    limits = settings.Limits().scaled(args.unit_timeout, args.training_budget, args.memory_mb)
+        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; this course's parts are: {', '.join(names)}")
+    limits = course.limits.scaled(args.unit_timeout, args.training_budget, args.memory_mb)
+    course = replace(course, limits=limits)
     hidden = {n for n in args.hidden.split(",") if n}
     log = (lambda *a, **k: None) if args.quiet else print
-    results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed)
+    results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course)
     print(table(results) if not args.quiet else f"TOTAL {results['score']:g}")
     print(f"results written to {args.results}")
     return 0

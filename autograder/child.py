@@ -44,7 +44,7 @@ def build(part, workdir):
 
     given = load_inputs(workdir)
     try:
-        modules = student.import_submission()
+        modules = student.import_submission(part.FILES)
     except BaseException as error:  # SystemExit at import is a crash of the stage too
         exporter = student.Exporter(workdir, submission, None)
         exporter.report["import_error"] = "Importing your code failed: " + student.describe(error, submission)

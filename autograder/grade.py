@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kit, parts as homework, secret, settings
-from .locate import locate
+from . import kit, secret, settings
+from .course import load as load_course
+from .locate import describe_missing, locate
 from .results import build, clean_text, table, test_entry, write
 from .sandbox import Sandbox, StageRun, Unsandboxed
 
@@ -157,30 +158,35 @@ def ensure_training_split():
     os.replace(partial, target)
 
 
-def grade(submission, results_path, limits, stages=None, hidden=(), log=print, allow_unsandboxed=False):
+def grade(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,
+          course=None):
     """Grade the submission folder and write results_path. Returns the results dict.
 
+    course: the Course graded (default: course.load()); limits: its limits unless given;
     stages: names of the parts to run (the others' tests score 0, marked not graded);
     hidden: test numbers whose results students see only after the due date;
     allow_unsandboxed: as root, run student code even without an unprivileged user.
     """
     start = time.monotonic()
-    selected = set(stages) if stages is not None else {p.NAME for p in homework.PARTS}
-    files, problem = locate(submission)
-    entries, notes, box = [], [], None
-    if not problem:
+    course = course or load_course()
+    limits = limits or course.limits
+    selected = set(stages) if stages is not None else {p.NAME for p in course.parts}
+    found, missing, helpers = locate(submission, course.files())
+    entries, notes, box, problem = [], [], None, ""
+    if found:
         try:
             ensure_training_split()
             box = Sandbox(limits, allow_unsandboxed)
         except Unsandboxed as refusal:
             problem = str(refusal)
     try:
-        digest = secret.digest(files) if files else ""
+        digest = secret.digest(list(found.values()) + helpers)
         built = {}
-        for part in homework.PARTS:
-            if problem or part.NAME not in selected:
+        for part in course.parts:
+            if problem or part.NAME not in selected or any(name in missing for name in part.FILES):
                 continue
             log(f"grading {part.NAME} ...", flush=True)
+            files = [found[name] for name in part.FILES] + helpers
             try:
                 built[part.NAME] = build_part(box, part, files, digest, limits, log)
             except Exception:  # the grader's own failure costs this part, not the others
@@ -192,31 +198,33 @@ def grade(submission, results_path, limits, stages=None, hidden=(), log=print, a
                 measured = measure_all(box, {k: v for k, v in built.items() if not isinstance(v, str)}, limits)
             except Exception:  # the grader's own failure: no part can be scored
                 built = dict.fromkeys(built, traceback.format_exc(limit=3))
-        for part in homework.PARTS:
-            entries += part_entries(part, problem, selected, built.get(part.NAME), measured.get(part.NAME),
-                                    hidden, notes)
-        output = problem or "\n\n".join([box.describe()] + notes)
+        for part in course.parts:
+            needed = [name for name in part.FILES if name in missing]
+            reason = problem or (describe_missing(submission, part.FILES, missing) if needed else "")
+            entries += part_entries(part, course.tests[part.NAME], reason, selected, built.get(part.NAME),
+                                    measured.get(part.NAME), hidden, notes)
+        output = problem or "\n\n".join(([box.describe()] if box else []) + notes)
     finally:
         if box is not None:
             box.close()
-    results = build(entries, time.monotonic() - start, clean_text(output))
+    results = build(entries, time.monotonic() - start, clean_text(output or "nothing was graded"))
     write(results, results_path)
     return results
 
 
-def part_entries(part, problem, selected, built, measured, hidden, notes):
+def part_entries(part, tests, problem, selected, built, measured, hidden, notes):
     """The results.json entries of `part`'s tests (and its line in the output)."""
     if problem or part.NAME not in selected:
         reason = problem or "not graded in this run (--stages)"
-        return [entry(test, 0.0, reason, hidden) for test in part.TESTS]
+        return [entry(test, 0.0, reason, hidden) for test in tests]
     if isinstance(built, str):
         failure = "The grader failed on this part (internal error); no points:\n" + built
-        return [entry(test, 0.0, failure, hidden) for test in part.TESTS]
+        return [entry(test, 0.0, failure, hidden) for test in tests]
     run = PartRun(part.NAME, built[0], measured, {**built[1], **built[2]})
     notes.append(run.summary())
     stopped = run.build.status != "ok" and run.build.output.strip()
     entries = []
-    for test in part.TESTS:
+    for test in tests:
         fraction, message = run_check(test, run)
         if stopped:
             message += "\n\nLast output of this part:\n" + run.build.output.strip()[-2000:]
@@ -231,10 +239,11 @@ def entry(test, fraction, message, hidden):
     return result
 
 
-def grade_safely(submission, results_path, limits, stages=None, hidden=(), log=print, allow_unsandboxed=False):
+def grade_safely(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,
+                 course=None):
     """grade(), but an internal failure still leaves a valid results.json with no points."""
     try:
-        return grade(submission, results_path, limits, stages, hidden, log, allow_unsandboxed)
+        return grade(submission, results_path, limits, stages, hidden, log, allow_unsandboxed, course)
     except Exception:
         message = "The autograder itself failed; no points were awarded. Please tell the course staff.\n"
         results = build([], 0.0, message + traceback.format_exc())

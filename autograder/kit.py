@@ -24,6 +24,7 @@ class Test:
     points: float
     check: Callable
     visibility: str = "visible"  # or hidden / after_due_date / after_published
+    extra_credit: bool = False  # its points do not count towards the maximum
 
 
 NOTES = []  # remarks about accepted forms, added to the current test's "passed" message

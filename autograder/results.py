@@ -28,10 +28,14 @@ def clip(text, limit):
 
 
 def test_entry(test, fraction, message):
+    """Gradescope's entry for one test. An extra-credit test has max_score 0: what it earns is
+    added to the total without raising the maximum."""
     fraction = float(fraction) if math.isfinite(fraction) else 0.0  # NaN must never become points
-    score = round(test.points * max(0.0, min(1.0, fraction)), 2)
-    return {"number": test.number, "name": test.name, "score": score, "max_score": test.points,
-            "status": "passed" if score >= test.points else "failed",
+    fraction = max(0.0, min(1.0, fraction))
+    score = round(test.points * fraction, 2)
+    return {"number": test.number, "name": test.name + (" [extra credit]" if test.extra_credit else ""),
+            "score": score, "max_score": 0 if test.extra_credit else test.points,
+            "status": "passed" if fraction >= 1.0 else "failed",
             "output": clip(message, MAX_TEST_OUTPUT), "visibility": test.visibility}
 
 
@@ -62,5 +66,7 @@ def table(results):
             first = e["output"].strip().splitlines()[0] if e["output"].strip() else ""
             lines.append(f"{'':<19}{first[:200]}")
     total = sum(e["max_score"] for e in results["tests"])
-    lines += ["-" * 78, f"TOTAL {results['score']:g} / {total:g}   ({results['execution_time']:.0f} s)"]
+    extra = sum(e["score"] for e in results["tests"] if e["max_score"] == 0)
+    said = f", including {extra:g} extra credit" if extra else ""
+    lines += ["-" * 78, f"TOTAL {results['score']:g} / {total:g}{said}   ({results['execution_time']:.0f} s)"]
     return "\n".join(lines)

@@ -27,14 +27,16 @@ MAX_MESSAGE = 1500
 KERAS_WRAPPER = "Exception encountered when calling "
 
 
-def import_submission():
-    """Import TensorFlow (seeded), then the student's vae and assignment modules."""
+def import_submission(files):
+    """Import TensorFlow (seeded), then the student's modules named by `files` (vae.py ->
+    modules.vae), in order."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(settings.SEED)
-    vae = importlib.import_module("vae")
-    assignment = importlib.import_module("assignment")
-    return SimpleNamespace(tf=tf, vae=vae, assignment=assignment)
+    modules = SimpleNamespace(tf=tf)
+    for name in files:
+        setattr(modules, Path(name).stem, importlib.import_module(Path(name).stem))
+    return modules
 
 
 def pristine_assignment():

@@ -20,6 +20,10 @@ ALL_STAGES = tuple(part.NAME for part in PARTS)
 FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs the grader on submissions (not in make test-fast)")
+
+
 def numbers(stage):
     return [n for n, s in STAGE_OF.items() if s == stage]
 

@@ -5,6 +5,8 @@ import pytest
 
 from conftest import ROOT, full
 
+pytestmark = pytest.mark.slow  # each test runs the grader
+
 # name -> (stages graded, vae.py changes, assignment.py changes)
 FORMS = {
     "VAE encoder starts with Flatten() and call() hands it the images": (

@@ -16,6 +16,8 @@ import pytest
 from autograder import settings
 from conftest import ROOT, full, message, numbers, sandboxed
 
+pytestmark = pytest.mark.slow  # each test runs the grader
+
 REPARAM = "    # BEGIN SOLUTION\n    eps = tf.random.normal(tf.shape(mu))\n"
 LOSS = "    # BEGIN SOLUTION\n    kl = -0.5 * tf.reduce_sum("
 UNIT = ("reparameterize", "loss", "vae", "cvae", "train_vae")

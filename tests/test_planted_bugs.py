@@ -5,6 +5,8 @@ import pytest
 
 from conftest import POINTS, full, message
 
+pytestmark = pytest.mark.slow  # each test runs the grader
+
 # name -> (stages graded, vae.py changes, assignment.py changes, {test: score}, {test: text in message})
 BUGS = {
     "std is exp(logvar)": (

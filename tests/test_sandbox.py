@@ -82,8 +82,10 @@ def test_links_in_a_submission_are_ignored(tmp_path):
     for name in ("vae.py", "assignment.py"):
         (tmp_path / name).write_text((ROOT / "solution" / name).read_text())
     (tmp_path / "helper.py").symlink_to(ROOT / "autograder" / "classifier" / "mnist_classifier.keras")
-    files, problem = locate(tmp_path)
-    assert not problem and [p.name for p in files] == ["vae.py", "assignment.py"]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "vae.py").symlink_to(tmp_path / "vae.py")  # not a second vae.py
+    found, problems, helpers = locate(tmp_path, ["vae.py", "assignment.py"])
+    assert not problems and sorted(found) == ["assignment.py", "vae.py"] and helpers == []
 
 
 def test_not_a_number_is_never_points():

@@ -1,6 +1,6 @@
 """Benchmark a full grading of the reference solution.
 
-    python tools/bench.py [--runs 3] [--submission solution] [--cpus 0] [--out outputs/bench.json]
+    python tools/bench.py [--runs 3] [--submission solution] [--cpus 0] [--course FILE] [--out outputs/bench.json]
 
 Runs `python -m autograder` on the submission `--runs` times and prints medians of: wall
 time, CPU seconds (user + sys of every process), peak resident memory of each stage's
@@ -35,12 +35,12 @@ def tf_import_seconds():
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def one_run(submission, cpus):
+def one_run(submission, cpus, course=None):
     """Grade once; return the figures of that run."""
     with tempfile.TemporaryDirectory() as tmp:
         results_path = Path(tmp) / "results.json"
         command = [sys.executable, "-m", "autograder", "--submission", submission,
-                   "--results", str(results_path), "--quiet"]
+                   "--results", str(results_path), "--quiet"] + (["--course", course] if course else [])
         if cpus is not None:
             command = ["taskset", "-c", cpus] + command
         cpu_before, start = children_cpu(), time.monotonic()
@@ -78,12 +78,13 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--submission", default="solution")
     parser.add_argument("--cpus", default=None, help="e.g. 0: pin to that core with taskset")
+    parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench.json")
     args = parser.parse_args(argv)
     tf_import = statistics.median(tf_import_seconds() for _ in range(3))
     runs = []
     for k in range(args.runs):
-        runs.append(one_run(args.submission, args.cpus))
+        runs.append(one_run(args.submission, args.cpus, args.course))
         print(f"run {k + 1}: score {runs[-1]['score']}, wall {runs[-1]['wall_s']:.0f} s, "
               f"cpu {runs[-1]['cpu_s']:.0f} s", flush=True)
     stage_names = runs[0]["stages"].keys()

@@ -1,14 +1,14 @@
-"""Build what the staff ship.
+"""Build what the staff ship, for a course file.
 
-    python tools/package.py handout      # dist/handout.zip: what students receive
-    python tools/package.py autograder   # dist/autograder.zip: what Gradescope runs
-        [--with-mnist]                   #   also bake data/mnist.npz into the zip
+    python tools/package.py handout [--course courses/default.toml]      # dist/handout.zip: what students receive
+    python tools/package.py autograder [--course ...] [--with-mnist]     # dist/autograder.zip: what Gradescope runs
 
-Each zip is an explicit list of files (nothing of solution/ or tests/), written with
-fixed timestamps so the same sources give the same bytes. The stencil is regenerated
-first, so a stale code/ can never be shipped. The Gradescope zip carries the judge's
-secret key (autograder/judge.key, made on first use and never committed); the handout
-never does.
+The student files come from the course's parts, the grader is every module of autograder/,
+and the course file goes in as course.toml (the grader's default there). Nothing of
+solution/, tests/ or tools/ is shipped; files are written with fixed timestamps so the same
+sources give the same bytes, and the stencil is regenerated first, so a stale code/ is never
+shipped. The Gradescope zip carries the judge's secret key (autograder/judge.key, made on
+first use and never committed); the handout never does.
 """
 import argparse
 import sys
@@ -20,6 +20,7 @@ import stencil  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
 from autograder import secret  # noqa: E402
+from autograder.course import CourseError, load  # noqa: E402
 
 ROOT = stencil.ROOT
 DIST = ROOT / "dist"
@@ -27,27 +28,23 @@ GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").gl
                 if "classifier/" not in p.relative_to(ROOT).as_posix()) + [
     "autograder/classifier/mnist_classifier.keras"]
 
-CONTENTS = {
-    "handout": {
-        "Makefile": "Makefile",
-        "requirements.txt": "requirements.txt",
-        ".gitignore": ".gitignore",
-        "code/vae.py": "code/vae.py",
-        "code/assignment.py": "code/assignment.py",
-        "data/mnist.py": "data/mnist.py",
-        "outputs/.gitkeep": "outputs/.gitkeep",
-        **{p: p for p in GRADER},
-    },
-    "autograder": {
-        "setup.sh": "autograder/setup.sh",
-        "run_autograder": "autograder/run_autograder",
-        "requirements.txt": "requirements.txt",
-        "code/assignment.py": "code/assignment.py",  # the given helpers, graded code never comes from here
-        "data/mnist.py": "data/mnist.py",
-        "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
-        **{p: p for p in GRADER},
-    },
-}
+COMMON = {"requirements.txt": "requirements.txt", "data/mnist.py": "data/mnist.py", **{p: p for p in GRADER}}
+
+
+def contents(kind, course):
+    """{name in the zip: source path} of `kind` for `course`: the student files come from its
+    parts (every stencil file they need goes into the handout), the course file goes in as
+    course.toml (the grader's default there)."""
+    if kind == "handout":
+        code = {f"code/{name}": f"code/{name}" for name in course.files()}
+        return {"Makefile": "Makefile", ".gitignore": ".gitignore", "outputs/.gitkeep": "outputs/.gitkeep",
+                **code, **COMMON}
+    return {"setup.sh": "autograder/setup.sh", "run_autograder": "autograder/run_autograder",
+            "code/assignment.py": "code/assignment.py",  # the given helpers; graded code never comes from here
+            "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
+            **COMMON}
+
+
 EXECUTABLE = {"setup.sh", "run_autograder"}
 PRIVATE = {"autograder/judge.key"}
 
@@ -60,12 +57,13 @@ def student_readme():
     return "# VAE and CVAE on MNIST: homework\n" + body.rstrip() + "\n"
 
 
-def build(kind, with_mnist=False):
-    """Write dist/<kind>.zip and return its path."""
+def build(kind, course, with_mnist=False):
+    """Write dist/<kind>.zip for `course` and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
     secret.key()  # created on first use; the same key grades locally (make grade, make regrade)
-    files = {name: (ROOT / source).read_bytes() for name, source in CONTENTS[kind].items()}
+    files = {name: (ROOT / source).read_bytes() for name, source in contents(kind, course).items()}
+    files["course.toml"] = course.path.read_bytes()
     if kind == "handout":
         files["README.md"] = student_readme().encode()
     if with_mnist:
@@ -84,11 +82,17 @@ def build(kind, with_mnist=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Build dist/handout.zip or dist/autograder.zip.")
-    parser.add_argument("kind", choices=sorted(CONTENTS))
+    parser.add_argument("kind", choices=("autograder", "handout"))
+    parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--with-mnist", action="store_true",
                         help="include data/mnist.npz (for Gradescope images built without internet)")
     args = parser.parse_args(argv)
-    build(args.kind, args.with_mnist)
+    try:
+        course = load(args.course)
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    build(args.kind, course, args.with_mnist)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION, STENCIL = ROOT / "solution", ROOT / "code"
-FILES = ("vae.py", "assignment.py")
+FILES = tuple(sorted(p.name for p in SOLUTION.glob("*.py")))  # every file of the reference
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STENCIL_LINE = re.compile(r"^(\s*)# STENCIL: (.*)$")
 

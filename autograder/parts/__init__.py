@@ -1,8 +1,17 @@
-"""The parts of the homework, in grading order. Each module holds everything about its part:
-the student files it needs (FILES), what the student's process builds and exports
-(build), the judge's secret inputs (inputs), what the measuring process computes from the
-exported graphs (MEASURES) and the tests with their points and checks (TESTS)."""
-from . import cvae, e2e_cvae, e2e_vae, loss, reparameterize, train_vae, vae
+"""The parts of the homework, in grading order: one module each, holding everything about
+its part (see README.md, "Adding a part"):
 
-PARTS = (reparameterize, loss, vae, cvae, train_vae, e2e_vae, e2e_cvae)
+    NAME, FILES          its name in course files; the student files it needs
+    build(s, ex, given)  the student's process: build, train, export graphs (student.Exporter)
+    inputs(rng)          the judge's secret measuring inputs (numpy); build_inputs(rng) if the
+                         student's process needs some (nothing secret)
+    MEASURES             [(name, what it does, measure(endpoints, inputs) -> {key: value})]
+                         run by the measuring process on the exported graphs
+    TESTS                [kit.Test(number, name, points, check)], judged on those values
+    TRAINING_SHARE       for parts that train: their share of the training budget
+"""
+from importlib import import_module
+
+NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae")
+PARTS = tuple(import_module(f"{__name__}.{name}") for name in NAMES)
 BY_NAME = {part.NAME: part for part in PARTS}

@@ -1,0 +1,117 @@
+"""A course file: which parts a course grades, what each test is worth and when students
+see it, the data set and the time budget (TOML, read with the standard library).
+
+    title = "VAE and CVAE on MNIST"
+    dataset = "mnist"
+    parts = ["reparameterize", "loss", ...]       # in grading order, names from parts.BY_NAME
+    [limits]                                      # all optional
+    unit_seconds = 120, training_minutes = 30, measure_seconds = 300, memory_mb = 3000
+    [tests]                                       # optional, per test number
+    "6.3" = { points = 14, visibility = "after_due_date", extra_credit = false }
+
+load() checks every key and value and raises CourseError with one line naming the first
+problem, before anything is graded.
+"""
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import settings
+from .parts import BY_NAME
+
+DEFAULT = settings.ROOT / "course.toml"  # in a handout or a Gradescope zip
+REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"
+DATASETS = ("mnist",)
+VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+LIMITS = {"unit_seconds": ("unit_timeout", 1), "training_minutes": ("training_budget", 60),
+          "measure_seconds": ("measure_timeout", 1), "memory_mb": ("memory_mb", 1)}
+TEST_KEYS = {"points": (int, float), "visibility": str, "extra_credit": bool}
+
+
+class CourseError(Exception):
+    """A course file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Course:
+    path: Path
+    title: str
+    dataset: str
+    parts: tuple  # part modules, in grading order
+    tests: dict  # part name -> tuple of kit.Test, with the course's points and visibility
+    limits: settings.Limits
+
+    def maximum(self):
+        """The points of the tests that are not extra credit."""
+        return sum(t.points for tests in self.tests.values() for t in tests if not t.extra_credit)
+
+    def files(self):
+        """The student files the course's parts need, in a stable order."""
+        return sorted({name for part in self.parts for name in part.FILES})
+
+
+def default_path():
+    return DEFAULT if DEFAULT.is_file() else REPOSITORY_DEFAULT
+
+
+def load(path=None):
+    path = Path(path) if path else default_path()
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise CourseError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CourseError(f"{path}: not valid TOML ({error})") from None
+
+    def fail(problem):
+        raise CourseError(f"{path}: {problem}")
+
+    unknown = set(data) - {"title", "dataset", "parts", "limits", "tests"}
+    if unknown:
+        fail(f"unknown key {sorted(unknown)[0]!r} (known: title, dataset, parts, limits, tests)")
+    dataset = data.get("dataset", "mnist")
+    if dataset not in DATASETS:
+        fail(f"dataset {dataset!r} is not supported (supported: {', '.join(DATASETS)})")
+    names = data.get("parts")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        fail("parts must be a non-empty list of part names, e.g. parts = [\"reparameterize\", \"loss\"]")
+    for name in names:
+        if name not in BY_NAME:
+            fail(f"unknown part {name!r} in parts (known: {', '.join(BY_NAME)})")
+    if len(set(names)) != len(names):
+        fail("a part is listed twice in parts")
+    limits = settings.Limits()
+    given = data.get("limits", {})
+    if not isinstance(given, dict):
+        fail("limits must be a table")
+    for key, value in given.items():
+        if key not in LIMITS:
+            fail(f"unknown key {key!r} in [limits] (known: {', '.join(LIMITS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            fail(f"limits.{key} must be a positive number, not {value!r}")
+        field, scale = LIMITS[key]
+        limits = replace(limits, **{field: type(getattr(limits, field))(value * scale)})
+    tests = {name: tuple(BY_NAME[name].TESTS) for name in names}
+    numbers = {t.number: name for name in names for t in tests[name]}
+    overrides = data.get("tests", {})
+    if not isinstance(overrides, dict):
+        fail("tests must be a table of test numbers")
+    for number, change in overrides.items():
+        if number not in numbers:
+            fail(f"test {number!r} in [tests] is not a test of the parts graded (tests: {', '.join(numbers)})")
+        if not isinstance(change, dict):
+            fail(f"tests.{number!r} must be a table, e.g. {{ points = 10 }}")
+        for key, value in change.items():
+            if key not in TEST_KEYS:
+                fail(f"unknown key {key!r} for test {number} (known: {', '.join(TEST_KEYS)})")
+            if not isinstance(value, TEST_KEYS[key]) or (key == "points" and (isinstance(value, bool) or value < 0)):
+                fail(f"test {number}: {key} = {value!r} is not allowed"
+                     + (" (points must be a number >= 0)" if key == "points" else ""))
+            if key == "visibility" and value not in VISIBILITY:
+                fail(f"test {number}: visibility {value!r} must be one of {', '.join(VISIBILITY)}")
+        part = numbers[number]
+        tests[part] = tuple(replace(t, **change) if t.number == number else t for t in tests[part])
+    title = data.get("title", path.stem)
+    if not isinstance(title, str):
+        fail("title must be text")
+    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits)
