@@ -101,7 +101,8 @@ def nearest_copies(samples, radius=None):
 
 def check(images, labels, fail):
     """Raise `fail(message)` unless the samples vary with z and are not (shifted) MNIST copies.
-    Returns the smallest distance of a sample to a shifted MNIST image (inf if above 2.0)."""
+    Returns (how many samples are within COPY_DISTANCE, the smallest such distance; inf
+    when every sample is farther than 2 x COPY_DISTANCE)."""
     spread = spreads(images, labels)
     if spread.min() < settings.MIN_SAMPLE_SPREAD:
         digit = int(spread.argmin())
@@ -114,4 +115,4 @@ def check(images, labels, fail):
         raise fail(f"{copies} of {len(images)} samples are within distance {settings.COPY_DISTANCE} "
                    f"of an MNIST image moved by up to {SHIFT} pixels (near-copies, not generated "
                    "digits). No generation points.")
-    return float(distances.min())  # inf: every sample is farther than 2 x COPY_DISTANCE
+    return copies, float(distances.min())  # inf: every sample is farther than 2 x COPY_DISTANCE

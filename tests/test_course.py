@@ -102,34 +102,11 @@ def test_points_visibility_and_extra_credit_come_from_the_course(tmp_path):
     assert "TOTAL 12 / 10, including 2 extra credit" in results.table(total)
 
 
-EXTRA_PART = '''"""A throw-away part: the student's bce_function, summed over 4 images."""
-import numpy as np
-
-from ..kit import Test, bce, close, scalar
-
-NAME = "extra"
-FILES = ("vae.py",)
-SHAPE = (4, 1, 28, 28)
-
-
-def build(s, ex, given):
-    ex.endpoint("bce", s.vae.bce_function, [SHAPE, SHAPE], "calling bce_function on 4 images")
-    ex.save("functions")
-
-
-def inputs(rng):
-    return {"x_hat": rng.uniform(0.05, 0.95, SHAPE).astype(np.float32), "x": rng.uniform(0, 1, SHAPE).astype(np.float32)}
-
-
-MEASURES = [("bce", "calling bce_function", lambda e, i: {"value": e.bce(i["x_hat"], i["x"])})]
-
-
-def matches(run, i):
-    close(scalar(run, "bce", "value", "bce_function(...)"), bce(i["x_hat"], i["x"]).sum(), "bce_function", rtol=1e-3)
-
-
-TESTS = [Test("9.1", "bce_function: the summed binary cross-entropy", 5, matches)]
-'''
+def worked_example():
+    """The part module of README.md's "Adding a part" (so the README's example is tested)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Adding a part"):]
+    return section[section.index("```python\n") + len("```python\n"):section.index("\n```\n")] + "\n"
 
 
 @pytest.mark.slow
@@ -144,7 +121,7 @@ def test_a_new_part_needs_only_its_module_the_course_file_and_one_line(tmp_path)
         (root / "data").mkdir()
         for name in ("mnist.npz", "mnist-train.npz"):
             (root / "data" / name).symlink_to(ROOT / "data" / name)
-        (root / "autograder" / "parts" / "extra.py").write_text(EXTRA_PART)
+        (root / "autograder" / "parts" / "extra.py").write_text(worked_example())
         listing = root / "autograder" / "parts" / "__init__.py"
         before = listing.read_text()
         listing.write_text(before.replace('"e2e_cvae")', '"e2e_cvae", "extra")'))

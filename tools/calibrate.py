@@ -31,11 +31,13 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
            "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of",
-           "6.3 copy": r"shifted MNIST image: ([\d.]+|inf)"}
+           "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.LOSS_THRESHOLD - v, "6.2": lambda v: settings.LOSS_THRESHOLD - v,
-        "6.3": lambda v: v - 100 * settings.ACCURACY_BAR, "6.3 copy": lambda v: v - settings.COPY_DISTANCE}
+        "6.3": lambda v: v - 100 * settings.ACCURACY_BAR,
+        "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
+        "6.3 closest": lambda v: v - settings.COPY_DISTANCE}
 
 
 def variant_folder(name, folder):

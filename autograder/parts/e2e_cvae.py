@@ -28,13 +28,14 @@ MEASURES = [
 def e2e_generation(run, i):
     drawn = images(run, "generate", "images", len(i["gen_labels"]), "generated images")
     in_unit_interval(drawn, "generated images")
-    closest = genuine.check(drawn, i["gen_labels"], Fail)
+    near, closest = genuine.check(drawn, i["gen_labels"], Fail)
     predicted = judge_classifier.classify(drawn.astype(np.float32))
     accuracy = float(np.mean(predicted == i["gen_labels"]))
     per_class = [float(np.mean(predicted[i["gen_labels"] == d] == d)) for d in range(settings.NUM_CLASSES)]
     detail = (f"{accuracy:.1%} of {len(predicted)} generated digits recognised as the requested digit "
-              f"(per digit: {', '.join(f'{d}: {a:.0%}' for d, a in enumerate(per_class))}); closest sample to "
-              f"a shifted MNIST image: {closest:.2f} (copies: below {settings.COPY_DISTANCE:g})")
+              f"(per digit: {', '.join(f'{d}: {a:.0%}' for d, a in enumerate(per_class))}); {near} samples "
+              f"within {settings.COPY_DISTANCE:g} of a shifted MNIST image (at most "
+              f"{int(settings.MAX_COPY_FRACTION * len(drawn))} allowed), the closest at {closest:.2f}")
     if accuracy > settings.ACCURACY_BAR:
         return 1.0, detail
     fraction = max(0.0, (accuracy - settings.ACCURACY_FLOOR) / (settings.ACCURACY_BAR - settings.ACCURACY_FLOOR))
