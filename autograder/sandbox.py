@@ -341,15 +341,15 @@ def reap():
             pass
 
 
-def kill_tree(process):
-    """Without root: kill the process group and every remaining descendant of the judge,
-    orphans included (the judge is their subreaper)."""
+def kill_tree(process, spare=None):
+    """Kill the process group and every remaining descendant of the judge, orphans included
+    (the judge is their subreaper), except the process `spare` (a pid) and its own children."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     for _ in range(10):
-        leftovers = psutil.Process().children(recursive=True)
+        leftovers = [p for p in psutil.Process().children(recursive=True) if not spared(p, spare)]
         if not leftovers:
             break
         for child in leftovers:
@@ -358,6 +358,13 @@ def kill_tree(process):
             except psutil.Error:
                 pass
         psutil.wait_procs(leftovers, timeout=2)
+
+
+def spared(process, spare):
+    try:
+        return spare is not None and (process.pid == spare or process.ppid() == spare)
+    except psutil.Error:
+        return False
 
 
 def remove_files_of(uid):
@@ -415,6 +422,7 @@ class Sandbox:
 
     def __init__(self, limits, allow_unsandboxed=False):
         self.limits = limits
+        self.waiting = None  # a measuring process started early (start_measuring)
         become_subreaper()
         self.slot = Slot()
         self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
@@ -433,6 +441,11 @@ class Sandbox:
                                           else "with the network reachable (the system does not allow cutting it)"))
 
     def close(self):
+        if self.waiting is not None:  # a measuring process that was never given jobs
+            waiting, self.waiting = self.waiting, None
+            waiting.process.kill()
+            waiting.process.wait()
+            waiting.collector.join(timeout=5)
         for uid in self.slot.ids:
             kill_user(uid)
             remove_files_of(uid)
@@ -488,13 +501,26 @@ class Sandbox:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def start_measuring(self):
+        """Start the measuring process now, so that it loads TensorFlow while the parts build;
+        it waits for measure() to hand it its jobs."""
+        uid = self.slot.ids[1] if self.sandboxed else None
+        workdir = self.folder("measure-0")
+        (workdir / "parts").mkdir()
+        self.hand_over(workdir, uid)
+        self.waiting = self.spawn("measure", "-", workdir, workdir, uid, None)
+
     def measure(self, jobs, timeout):
         """Run one measuring process for several parts, in order: jobs are (part, inputs,
         artifacts, exported). Returns {part: StageRun}. A part the process finished is "ok";
         the part it was on when it stopped gets its status (timeout, memory, crashed); the
         parts after that are "skipped" (the caller measures them again, apart)."""
         uid = self.slot.ids[1] if self.sandboxed else None
-        workdir = self.folder(f"measure-{len(list(self.base.glob('measure-*')))}")
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and waiting.process.poll() is not None:  # it died waiting: start afresh
+            self.finish(waiting, 0)
+            waiting = None
+        workdir = waiting.workdir if waiting else self.folder(f"measure-{len(list(self.base.glob('measure-*')))}")
         for part, inputs, artifacts, exported in jobs:
             folder = workdir / "parts" / part
             (folder / "tmp").mkdir(parents=True)
@@ -505,7 +531,11 @@ class Sandbox:
         self.hand_over(workdir, uid)
         names = [part for part, *_ in jobs]
         try:
-            process_run = self.start("measure", ",".join(names), workdir, workdir, uid, timeout, None)
+            if waiting:
+                (workdir / "jobs.tmp").write_text(json.dumps(names))
+                os.replace(workdir / "jobs.tmp", workdir / "jobs.json")  # the waiting process starts now
+            running = waiting or self.spawn("measure", ",".join(names), workdir, workdir, uid, None)
+            process_run = self.finish(running, timeout)
             runs, stopped = {}, False
             for part in names:
                 folder = workdir / "parts" / part
@@ -523,9 +553,12 @@ class Sandbox:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def start(self, kind, parts, workdir, cwd, uid, timeout, echo):
-        """Start child.py and watch it to the end; every process of its user is then killed.
-        Returns its StageRun (without the report, which the caller reads)."""
-        start = time.monotonic()
+        """Start child.py and watch it to the end. Returns its StageRun (without the report,
+        which the caller reads)."""
+        return self.finish(self.spawn(kind, parts, workdir, cwd, uid, echo), timeout)
+
+    def spawn(self, kind, parts, workdir, cwd, uid, echo):
+        """Start child.py `kind` for `parts` in `workdir`, as `uid`, its output collected."""
         process = subprocess.Popen(
             [sys.executable, "-I", str(CHILD), kind, parts, str(workdir), str(self.limits.memory_mb)],
             cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -533,15 +566,32 @@ class Sandbox:
             preexec_fn=as_user(uid, self.network_cut) if uid is not None else None)
         collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
         collector.start()
-        status, peak = watch(process, timeout, self.limits.memory_mb)
+        return Running(kind, process, collector, workdir, uid)
+
+    def finish(self, running, timeout):
+        """Watch a started process to its end within `timeout`, then kill every process of its
+        user (or its process tree), sparing a measuring process that waits for its jobs."""
+        start = time.monotonic()
+        status, peak = watch(running.process, timeout, self.limits.memory_mb)
         seconds = time.monotonic() - start
-        if uid is not None:
-            kill_user(uid)
-            remove_files_of(uid)
-        kill_tree(process)
-        process.wait()
-        collector.join(timeout=5)
-        return StageRun(kind, status, seconds, peak, collector.text())
+        if running.uid is not None:
+            kill_user(running.uid)
+            remove_files_of(running.uid)
+        kill_tree(running.process, spare=self.waiting.process.pid if self.waiting else None)
+        running.process.wait()
+        running.collector.join(timeout=5)
+        return StageRun(running.kind, status, seconds, peak, running.collector.text())
+
+
+@dataclass
+class Running:
+    """A started child process and what the judge keeps of it."""
+
+    kind: str
+    process: subprocess.Popen
+    collector: OutputCollector
+    workdir: Path
+    uid: int
 
 
 class Unsandboxed(Exception):
