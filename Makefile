@@ -17,10 +17,15 @@ STAFF_ONLY = @test -d solution || { echo "This target is for course staff: it ne
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "There is no '$(PYTHON)' here. The homework needs Python 3.11, 3.12 or 3.13: install one and run, for example, make PYTHON=python3.12 ... (see README.md)." >&2; exit 2; }
+	@$(PYTHON) install/check_python.py
+	@echo "Creating $(VENV) with $$($(PYTHON) --version) and installing TensorFlow and the other pinned packages"
+	@echo "(once; about 600 MB, 1-3 minutes on a fast connection) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	touch $@
+	@touch $@
+	@echo "$(VENV) is ready."
 
 data: $(STAMP)
 	@$(PY) data/mnist.py

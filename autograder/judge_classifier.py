@@ -5,6 +5,7 @@ judge itself never imports TensorFlow); no student code ever runs in that proces
 
     python -I judge_classifier.py IMAGES.npy PREDICTIONS.npy
 """
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,8 +22,10 @@ def classify(images):
     with tempfile.TemporaryDirectory(prefix="vae-judge-") as tmp:
         src, dst = Path(tmp) / "images.npy", Path(tmp) / "predictions.npy"
         np.save(src, np.ascontiguousarray(images, dtype=np.float32))
-        subprocess.run([sys.executable, "-I", __file__, str(src), str(dst)], check=True,
-                       capture_output=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+        env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+        if sys.platform == "win32":  # Python needs its system folders there
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run([sys.executable, "-I", __file__, str(src), str(dst)], check=True, capture_output=True, env=env)
         return np.load(dst, allow_pickle=False)
 
 

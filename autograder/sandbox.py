@@ -19,11 +19,9 @@ Whatever a process leaves is read defensively: regular files only, no links foll
 never a read that could block, bounded sizes, no pickles, no decompression bombs.
 """
 import ctypes
-import fcntl
 import io
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -54,6 +52,8 @@ UID_BASE, UID_SLOTS = 62000, 500  # grading k uses uids UID_BASE + 2k (student) 
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 NPROC_LIMIT = 2048  # threads count too: TensorFlow starts a few per core
 CLONE_NEWNET = 0x40000000
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; locate() skips links
+WINDOWS_NEEDS = ("SYSTEMROOT", "WINDIR", "TEMP", "TMP", "USERPROFILE", "LOCALAPPDATA", "APPDATA")
 # TensorFlow's start-up chatter, dropped from what students read.
 NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
                    r"|To enable the following instructions|.*rebuild TensorFlow with the appropriate).*\n?",
@@ -126,7 +126,7 @@ def safe_read(path, limit):
     """The bytes of `path` if it is a regular file (not a link, FIFO or device) of at most
     `limit` bytes, else None. Never blocks, never reads more than limit + 1 bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError:
         return None
     try:
@@ -208,8 +208,14 @@ def copy_tree(source, target, owner=None):
 
 # user ids and processes -------------------------------------------------------------------
 
+def is_root():
+    return getattr(os, "geteuid", lambda: -1)() == 0  # no such thing on Windows
+
+
 def become_subreaper():
     """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
@@ -217,6 +223,8 @@ def become_subreaper():
 
 
 def taken(uid):
+    import pwd
+
     try:
         pwd.getpwuid(uid)
         return True
@@ -229,8 +237,10 @@ class Slot:
 
     def __init__(self):
         self.ids, self.lock = (), None
-        if os.geteuid() != 0:
+        if not is_root():
             return
+        import fcntl
+
         folder = Path(tempfile.gettempdir()) / "vae-grader-slots"
         folder.mkdir(mode=0o700, exist_ok=True)
         info = os.lstat(folder)
@@ -240,7 +250,7 @@ class Slot:
             ids = (UID_BASE + 2 * k, UID_BASE + 2 * k + 1)
             if any(map(taken, ids)):
                 continue
-            fd = os.open(folder / f"{k}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            fd = os.open(folder / f"{k}.lock", os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -277,7 +287,7 @@ def usable_by_others():
 def can_cut_network():
     """Whether this machine lets us start a process without network (a new network
     namespace; Docker without extra capabilities does not)."""
-    if os.geteuid() != 0:
+    if not is_root():
         return False
     pid = os.fork()
     if pid == 0:
@@ -346,7 +356,7 @@ def kill_tree(process, spare=None):
     (the judge is their subreaper), except the process `spare` (a pid) and its own children."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: Windows
         pass
     for _ in range(10):
         leftovers = [p for p in psutil.Process().children(recursive=True) if not spared(p, spare)]
@@ -428,7 +438,7 @@ class Sandbox:
         self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
         os.chmod(self.base, 0o711)
         self.sandboxed = bool(self.slot.ids) and usable_by_others()
-        if os.geteuid() == 0 and not self.sandboxed and not allow_unsandboxed:
+        if is_root() and not self.sandboxed and not allow_unsandboxed:
             self.close()
             raise Unsandboxed()
         self.network_cut = self.sandboxed and can_cut_network()
@@ -453,9 +463,11 @@ class Sandbox:
         self.slot.release()
 
     def environment(self, workdir):
-        """A minimal environment: nothing of the judge's leaks in, nothing is downloaded."""
-        return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"),
+        """A minimal environment: nothing of the judge's leaks in, nothing is downloaded.
+        (Windows needs its system folders and PATH to start Python at all.)"""
+        return {**{k: os.environ[k] for k in WINDOWS_NEEDS if sys.platform == "win32" and k in os.environ},
+            "PATH": os.environ.get("PATH", "") if sys.platform == "win32" else "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"),
             "USER": "grader", "LOGNAME": "grader", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": str(workdir / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_HOME": str(workdir / "tmp"),
             "PYTHONHASHSEED": str(settings.SEED), "GRADER_SEED": str(settings.SEED),

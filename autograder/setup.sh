@@ -5,9 +5,11 @@
 set -euo pipefail
 cd /autograder/source
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
-python3 -m venv /autograder/venv
+# A supported Python: the system's if it is one, else one installed from Ubuntu's archive
+# (the default image, Ubuntu 22.04, ships 3.10; Keras 3.15 needs 3.11 or later).
+PYTHON=$(bash install/choose_python.sh) || exit 1
+echo "setup.sh: building /autograder/venv with $PYTHON ($("$PYTHON" --version 2>&1))"
+"$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -r requirements.txt
 MNIST_MIRROR=/autograder/source/data /autograder/venv/bin/python data/mnist.py

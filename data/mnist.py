@@ -85,7 +85,7 @@ def fetch(dest=DEST, log=print):
     if dest.exists():
         problem = verify(dest)
         if problem is None:
-            if dest.stat().st_mode & 0o077 and dest.stat().st_uid == os.geteuid():
+            if dest.stat().st_mode & 0o077 and dest.stat().st_uid == getattr(os, "geteuid", lambda: -1)():
                 os.chmod(dest, 0o600)  # an older copy: the grader's student processes must not read it
             return None
         log(f"{dest} {problem}; fetching it again.")

@@ -28,7 +28,9 @@ GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").gl
                 if "classifier/" not in p.relative_to(ROOT).as_posix()) + [
     "autograder/classifier/mnist_classifier.keras"]
 
-COMMON = {"requirements.txt": "requirements.txt", "data/mnist.py": "data/mnist.py", **{p: p for p in GRADER}}
+COMMON = {"requirements.txt": "requirements.txt", "data/mnist.py": "data/mnist.py",
+          "install/check_python.py": "install/check_python.py", "install/choose_python.sh": "install/choose_python.sh",
+          **{p: p for p in GRADER}}
 
 
 def contents(kind, course):
@@ -38,14 +40,14 @@ def contents(kind, course):
     if kind == "handout":
         code = {f"code/{name}": f"code/{name}" for name in course.files()}
         return {"Makefile": "Makefile", ".gitignore": ".gitignore", "outputs/.gitkeep": "outputs/.gitkeep",
-                **code, **COMMON}
+                "colab.ipynb": "colab.ipynb", **code, **COMMON}
     return {"setup.sh": "autograder/setup.sh", "run_autograder": "autograder/run_autograder",
             "code/assignment.py": "code/assignment.py",  # the given helpers; graded code never comes from here
             "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
             **COMMON}
 
 
-EXECUTABLE = {"setup.sh", "run_autograder"}
+EXECUTABLE = {"setup.sh", "run_autograder", "install/choose_python.sh"}
 PRIVATE = {"autograder/judge.key"}
 
 
