@@ -45,7 +45,7 @@ def main(argv=None):
     hidden = {n for n in args.hidden.split(",") if n}
     log = (lambda *a, **k: None) if args.quiet else print
     results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course)
-    print(table(results) if not args.quiet else f"TOTAL {results['score']:g}")
+    print(table(results, details=args.results) if not args.quiet else f"TOTAL {results['score']:g}")
     print(f"results written to {args.results}")
     return 0
 

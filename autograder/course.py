@@ -4,6 +4,7 @@ see it, the data set and the time budget (TOML, read with the standard library).
     title = "VAE and CVAE on MNIST"
     dataset = "mnist"
     parts = ["reparameterize", "loss", ...]       # in grading order, names from parts.BY_NAME
+    results_format = "html"                       # or "md", or "text" (no pictures on Gradescope)
     [limits]                                      # all optional
     unit_seconds = 120, training_minutes = 30, measure_seconds = 300, memory_mb = 3000
     [tests]                                       # optional, per test number
@@ -23,6 +24,7 @@ DEFAULT = settings.ROOT / "course.toml"  # in a handout or a Gradescope zip
 REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"
 DATASETS = ("mnist",)
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+RESULTS_FORMATS = ("html", "md", "text")  # Gradescope's formats for the overview (pictures in the first two)
 LIMITS = {"unit_seconds": ("unit_timeout", 1), "training_minutes": ("training_budget", 60),
           "measure_seconds": ("measure_timeout", 1), "memory_mb": ("memory_mb", 1)}
 TEST_KEYS = {"points": (int, float), "visibility": str, "extra_credit": bool}
@@ -40,6 +42,7 @@ class Course:
     parts: tuple  # part modules, in grading order
     tests: dict  # part name -> tuple of kit.Test, with the course's points and visibility
     limits: settings.Limits
+    results_format: str = "html"
 
     def maximum(self):
         """The points of the tests that are not extra credit."""
@@ -66,9 +69,12 @@ def load(path=None):
     def fail(problem):
         raise CourseError(f"{path}: {problem}")
 
-    unknown = set(data) - {"title", "dataset", "parts", "limits", "tests"}
+    unknown = set(data) - {"title", "dataset", "parts", "limits", "tests", "results_format"}
     if unknown:
-        fail(f"unknown key {sorted(unknown)[0]!r} (known: title, dataset, parts, limits, tests)")
+        fail(f"unknown key {sorted(unknown)[0]!r} (known: title, dataset, parts, limits, tests, results_format)")
+    results_format = data.get("results_format", "html")
+    if results_format not in RESULTS_FORMATS:
+        fail(f"results_format {results_format!r} must be one of {', '.join(RESULTS_FORMATS)}")
     dataset = data.get("dataset", "mnist")
     if dataset not in DATASETS:
         fail(f"dataset {dataset!r} is not supported (supported: {', '.join(DATASETS)})")
@@ -114,4 +120,4 @@ def load(path=None):
     title = data.get("title", path.stem)
     if not isinstance(title, str):
         fail("title must be text")
-    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits)
+    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits, results_format)

@@ -6,21 +6,24 @@ it never imports the student's code or TensorFlow, it draws every measuring inpu
 secret key, and it writes results.json only after every student process has been killed,
 from values the measuring processes computed and it checked itself.
 """
+import json
 import os
 import re
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from . import kit, secret, settings
+from . import kit, report, secret, settings
 from .course import load as load_course
 from .locate import describe_missing, locate
 from .results import build, clean_text, table, test_entry, write
 from .sandbox import Sandbox, StageRun, Unsandboxed
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
+MAX_RESULTS_BYTES = 900_000  # Gradescope's limit for results.json is 1 MB
 
 
 def mapping(value):
@@ -36,6 +39,7 @@ class PartRun:
     build: StageRun
     measure: StageRun
     inputs: dict
+    extras: dict = field(default_factory=dict)  # what checks leave for the report (generated digits)
 
     @property
     def results(self):
@@ -200,28 +204,51 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
                 measured = measure_all(box, {k: v for k, v in built.items() if not isinstance(v, str)}, limits)
             except Exception:  # the grader's own failure: no part can be scored
                 built = dict.fromkeys(built, traceback.format_exc(limit=3))
+        runs = {}
         for part in course.parts:
             needed = [name for name in part.FILES if name in missing]
             reason = problem or (describe_missing(submission, part.FILES, missing) if needed else "")
-            entries += part_entries(part, course.tests[part.NAME], reason, selected, built.get(part.NAME),
-                                    measured.get(part.NAME), hidden, notes)
+            found_entries, runs[part.NAME] = part_entries(part, course.tests[part.NAME], reason, selected,
+                                                          built.get(part.NAME), measured.get(part.NAME), hidden, notes)
+            entries += found_entries
         output = problem or "\n\n".join(([box.describe()] if box else []) + notes)
     finally:
         if box is not None:
             box.close()
     results = build(entries, time.monotonic() - start, clean_text(output or "nothing was graded"))
+    add_pictures(results, {k: v for k, v in runs.items() if v is not None}, course, results_path, log)
     write(results, results_path)
     return results
 
 
+def add_pictures(results, runs, course, results_path, log):
+    """Write report.html beside results_path and, unless the course wants plain text, put the
+    pictures into results.json's overview (dropped if they would make it too large)."""
+    try:
+        pictures = report.figures(runs)
+        page = Path(results_path).with_name("report.html")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(report.page(results, pictures, course.title), encoding="utf-8")
+        log(f"report with pictures: {page}", flush=True)
+    except Exception:  # pictures are a courtesy: never a reason to lose the grade
+        log("no pictures: " + traceback.format_exc(limit=2), flush=True)
+        return
+    shown = report.overview(results["output"], pictures, course.results_format)
+    if shown is None:
+        return
+    if len(json.dumps({**results, "output": shown})) > MAX_RESULTS_BYTES:
+        shown = report.overview(results["output"], [], course.results_format)
+    results.update(output=shown, output_format=course.results_format, test_output_format="text")
+
+
 def part_entries(part, tests, problem, selected, built, measured, hidden, notes):
-    """The results.json entries of `part`'s tests (and its line in the output)."""
+    """(the results.json entries of `part`'s tests, its PartRun or None); adds its line to `notes`."""
     if problem or part.NAME not in selected:
         reason = problem or "not graded in this run (--stages)"
-        return [entry(test, 0.0, reason, hidden) for test in tests]
+        return [entry(test, 0.0, reason, hidden) for test in tests], None
     if isinstance(built, str):
         failure = "The grader failed on this part (internal error); no points:\n" + built
-        return [entry(test, 0.0, failure, hidden) for test in tests]
+        return [entry(test, 0.0, failure, hidden) for test in tests], None
     run = PartRun(part.NAME, built[0], measured, {**built[1], **built[2]})
     notes.append(run.summary())
     stopped = run.build.status != "ok" and run.build.output.strip()
@@ -231,7 +258,7 @@ def part_entries(part, tests, problem, selected, built, measured, hidden, notes)
         if stopped:
             message += "\n\nLast output of this part:\n" + run.build.output.strip()[-2000:]
         entries.append(entry(test, fraction, message, hidden))
-    return entries
+    return entries, run
 
 
 def entry(test, fraction, message, hidden):

@@ -5,6 +5,9 @@ code: it only loads the SavedModels the student's process wrote, after graphs.cl
 has checked every operation in them. A part's measurements are plain functions
 (endpoints, inputs) -> {key: value}; what they return goes to the judge as data.
 """
+import re
+from pathlib import Path
+
 import numpy as np
 
 from autograder import graphs
@@ -89,8 +92,17 @@ def run(measures, endpoints, inputs):
         yield results, arrays
 
 
-def first_lines(error, lines=6):
-    """TensorFlow's run-time errors are long; keep their first lines, where the reason and
-    (from the saved debug information) the student's file and line are."""
+SOURCE = re.compile(r'File "([^"]*/submission/[^"]+)", line (\d+), in (\S+)')
+
+
+def first_lines(error, lines=8):
+    """TensorFlow's run-time errors are long: their reason, then where the failing operation was
+    made in the student's file (saved with the graph as debug information), then the start."""
     text = str(error).strip()
-    return "\n".join(text.splitlines()[:lines])[:1500]
+    reasons = [line.strip() for line in text.splitlines()
+               if line.strip() and not line.startswith((" ", "\t")) and not line.strip().startswith(("[[", "File "))
+               and line.strip() not in ("Graph execution error:",) and not line.startswith("Detected at node")]
+    spots = SOURCE.findall(text)
+    where = f" [{Path(spots[-1][0]).name}:{spots[-1][1]} in {spots[-1][2]}]" if spots else ""
+    head = (reasons[-1] if reasons else "") + where
+    return (head + "\n" + "\n".join(text.splitlines()[:lines]))[:1500]

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import tempfile
+import textwrap
 from pathlib import Path
 
 MAX_TEST_OUTPUT = 8000  # characters per test; Gradescope rejects very large files
@@ -57,14 +58,17 @@ def write(results, path):
     os.replace(tmp.name, path)
 
 
-def table(results):
-    """A plain-text table: number, points, name and the first line of each message."""
+def table(results, details="outputs/results.json", width=100):
+    """A plain-text table: number, points, name and the first line of each message in full
+    (wrapped between words), with a pointer to `details` when the message has more."""
     lines = [f"{'test':<5} {'points':>11}  name / message", "-" * 78]
     for e in results["tests"]:
         lines.append(f"{e['number']:<5} {e['score']:>5g} / {e['max_score']:<3g}  {e['name']}")
         if e["status"] != "passed" or e["output"] != "passed":
-            first = e["output"].strip().splitlines()[0] if e["output"].strip() else ""
-            lines.append(f"{'':<19}{first[:200]}")
+            first, _, rest = e["output"].strip().partition("\n")
+            more = f"  (more in {details})" if rest.strip() else ""
+            lines += textwrap.wrap(first + more, width, initial_indent=" " * 19, subsequent_indent=" " * 19,
+                                   break_long_words=False, break_on_hyphens=False) or [""]
     total = sum(e["max_score"] for e in results["tests"])
     extra = sum(e["score"] for e in results["tests"] if e["max_score"] == 0)
     said = f", including {extra:g} extra credit" if extra else ""

@@ -54,6 +54,7 @@ NPROC_LIMIT = 2048  # threads count too: TensorFlow starts a few per core
 CLONE_NEWNET = 0x40000000
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; locate() skips links
 WINDOWS_NEEDS = ("SYSTEMROOT", "WINDIR", "TEMP", "TMP", "USERPROFILE", "LOCALAPPDATA", "APPDATA")
+PROGRESS_LINE = re.compile(r"^" + re.escape(settings.PROGRESS) + r".*\n?", re.MULTILINE)
 # TensorFlow's start-up chatter, dropped from what students read.
 NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
                    r"|To enable the following instructions|.*rebuild TensorFlow with the appropriate).*\n?",
@@ -88,9 +89,10 @@ class StageRun:
 
 class OutputCollector(threading.Thread):
     """Drain a pipe, keeping the first and last `limit / 2` bytes and counting the rest.
-    `echo(line)` is called for lines starting with `prefix` (progress for the terminal)."""
+    Lines starting with `prefix` are progress: `echo(line)` shows them (without the prefix),
+    and they are left out of text()."""
 
-    def __init__(self, pipe, limit, echo=None, prefix=b"epoch "):
+    def __init__(self, pipe, limit, echo=None, prefix=settings.PROGRESS.encode()):
         super().__init__(daemon=True)
         self.pipe, self.half, self.echo, self.prefix = pipe, limit // 2, echo, prefix
         self.head, self.tail, self.total, self.partial = bytearray(), bytearray(), 0, b""
@@ -111,13 +113,13 @@ class OutputCollector(threading.Thread):
         self.partial = lines.pop()[-1000:]
         for line in lines:
             if line.startswith(self.prefix):
-                self.echo(clean_text(line.decode(errors="replace"))[:200])
+                self.echo(clean_text(line[len(self.prefix):].decode(errors="replace"))[:200])
 
     def text(self):
         dropped = self.total - len(self.head) - len(self.tail)
         middle = f"\n... [{dropped} bytes of output omitted] ...\n" if dropped > 0 else ""
         text = (bytes(self.head).decode(errors="replace") + middle + bytes(self.tail).decode(errors="replace"))
-        return NOISE.sub("", text)
+        return PROGRESS_LINE.sub("", NOISE.sub("", text))
 
 
 # reading what a process left ------------------------------------------------------------

@@ -13,6 +13,7 @@ TRAIN_NPZ = ROOT / "data" / "mnist-train.npz"  # its training half: all a studen
 CLASSIFIER = PACKAGE / "classifier" / "mnist_classifier.keras"
 PRISTINE_ASSIGNMENT = ROOT / "code" / "assignment.py"  # the stencil's given helpers
 
+PROGRESS = "@@progress@@ "  # a line of training progress: shown on the judge's terminal, kept out of the results
 SEED = int(os.environ.get("GRADER_SEED", 1470))  # tools/calibrate.py varies it
 IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10

@@ -65,13 +65,17 @@ def explain(error, submission):
     if text.startswith("in user code:"):  # an error while tracing: TensorFlow lists the frames in the text
         text, frames = unwrap_traced(text, frames)
     frames = [f for f in frames if f[0].startswith(str(submission))]
-    where = "".join(f"  {Path(name).name}, line {line}, in {function}: {code}\n" for name, line, function, code in frames[-4:])
-    text = unwrap_keras(text)
+    headline, _, details = unwrap_keras(text).partition("\n")
+    if frames:  # where in the student's files: the innermost frame on the first line, all below
+        name, line, function, _ = frames[-1]
+        headline += f" [{Path(name).name}:{line} in {function}]"
+        details += "\nIn your code (innermost last):\n" + "".join(
+            f"  {Path(name).name}:{line} in {function}: {code}\n" for name, line, function, code in frames[-4:])
     if any(sign in text for sign in ("SymbolicTensor", "inside tf.function", "symbolic tf.Tensor")) \
             or "OperatorNotAllowedInGraph" in type(error).__name__:
-        text += (" (the grader runs your code inside tf.function, as a fast training step does: use "
-                 "TensorFlow operations, no .numpy(), no numpy, no Python `if` on a tensor's value)")
-    return f"{type(error).__name__}: {text}" + (f"\n{where}" if where else "")
+        details = ("The grader runs your code inside tf.function, as a fast training step does: use "
+                   "TensorFlow operations, no .numpy(), no numpy, no Python `if` on a tensor's value.\n" + details)
+    return f"{type(error).__name__}: {headline}" + (f"\n{details.strip()}" if details.strip() else "")
 
 
 TRACED_FRAME = re.compile(r'^\s*File "(.+)", line (\d+), in (\S+)')

@@ -7,6 +7,7 @@
 Only train_vae is yours to write; everything else here is given.
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -14,8 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send what C++ code prints to stderr to /dev/null for a while: TensorFlow announces its
+    oneDNN options at import whatever TF_CPP_MIN_LOG_LEVEL says. Python errors still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
-import tensorflow as tf  # noqa: E402
+with quiet_stderr():
+    import tensorflow as tf
 
 from vae import CVAE, VAE, loss_function  # noqa: E402
 
@@ -191,13 +209,15 @@ def main(args):
     else:
         train_loader = load_mnist(args.batch_size)
         num_batches = int(train_loader.cardinality())
+        began = time.perf_counter()
         for epoch in range(1, args.num_epochs + 1):
             start = time.perf_counter()
             total_loss = train_vae(model, train_loader, args, is_cvae=args.is_cvae)
             # train_vae sums batch means, so dividing by the batch count gives a per-image mean.
+            left = (args.num_epochs - epoch) * (time.perf_counter() - began) / epoch
             print(
-                f"epoch {epoch}/{args.num_epochs}  loss per image {total_loss / num_batches:8.3f}"
-                f"  ({time.perf_counter() - start:.1f} s)",
+                f"epoch {epoch}/{args.num_epochs}  loss per image {float(total_loss) / num_batches:8.3f}"
+                f"  ({time.perf_counter() - start:.1f} s" + (f", about {left:.0f} s left)" if left else ")"),
                 flush=True,
             )
         save_model_weights(model, args)

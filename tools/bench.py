@@ -40,11 +40,11 @@ def one_run(submission, cpus, course=None):
     with tempfile.TemporaryDirectory() as tmp:
         results_path = Path(tmp) / "results.json"
         command = [sys.executable, "-m", "autograder", "--submission", submission,
-                   "--results", str(results_path), "--quiet"] + (["--course", course] if course else [])
+                   "--results", str(results_path)] + (["--course", course] if course else [])
         if cpus is not None:
             command = ["taskset", "-c", cpus] + command
         cpu_before, start = children_cpu(), time.monotonic()
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+        printed = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         wall, cpu = time.monotonic() - start, children_cpu() - cpu_before
         judge_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         results = json.loads(results_path.read_text())
@@ -53,9 +53,8 @@ def one_run(submission, cpus, course=None):
     measured = [m for m in STAGE_LINE.finditer(results["output"]) if m[4]]
     if measured:  # one measuring process serves every part: its line repeats on each
         stages["measure"] = {"seconds": float(measured[0][4]), "peak_rss_mb": float(measured[0][5])}
-    epochs = {name: [float(s) for s in re.findall(r"^epoch [\d/]+: .* in ([\d.]+) s$", part, re.MULTILINE)]
-              for name, part in zip(("e2e_vae", "e2e_cvae"),
-                                    results["output"].split("[e2e_cvae]"))}
+    epochs = {name: [float(s) for s in re.findall(rf"\[{name}\] epoch \d+/\d+: .*?, ([\d.]+) s", printed)]
+              for name in ("e2e_vae", "e2e_cvae")}
     accuracy = re.search(r"([\d.]+)% of \d+ generated", results["output"] + json.dumps(results["tests"]))
     return {"score": results["score"], "wall_s": wall, "cpu_s": cpu, "largest_process_peak_mb": judge_peak_mb,
             "stages": stages, "epoch_s": {k: statistics.median(v) if v else None for k, v in epochs.items()},

@@ -30,6 +30,7 @@ def e2e_generation(run, i):
     in_unit_interval(drawn, "generated images")
     near, closest = genuine.check(drawn, i["gen_labels"], Fail)
     predicted = judge_classifier.classify(drawn.astype(np.float32))
+    run.extras.update(generated=drawn, predicted=predicted)  # for the report's picture
     accuracy = float(np.mean(predicted == i["gen_labels"]))
     per_class = [float(np.mean(predicted[i["gen_labels"] == d] == d)) for d in range(settings.NUM_CLASSES)]
     detail = (f"{accuracy:.1%} of {len(predicted)} generated digits recognised as the requested digit "

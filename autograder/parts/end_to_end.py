@@ -51,8 +51,11 @@ def build(s, ex, conditional, given):
             ex.fact("train", reported=state["reported"], seconds=state["seconds"],
                     num_batches=int(state["data"].cardinality()))
             ex.flush()
-            print(f"epoch {len(state['reported'])}/{epochs}: train_vae returned {number:.6g} in "
-                  f"{state['seconds'][-1]:.1f} s", flush=True)
+            done, last = len(state["reported"]), settings.GENERATION_EPOCHS if conditional else settings.EPOCHS
+            left = (last - done) * sum(state["seconds"]) / done
+            print(f"{settings.PROGRESS}epoch {done}/{last}: loss per image {number / int(state['data'].cardinality()):.1f} "
+                  f"(train_vae's own), {state['seconds'][-1]:.1f} s" + (f", about {left:.0f} s left" if left else ""),
+                  flush=True)
 
     ex.run("setup", "building the model and its optimizer", setup)
     ex.run("train", f"training with train_vae for {settings.EPOCHS} epochs", lambda: train(settings.EPOCHS), ["setup"])

@@ -49,12 +49,37 @@ MEASURES = [
 ]
 
 
+def diagnose(got, expected, i):
+    """The likeliest mistake behind a wrong loss value, in words ('' if none fits)."""
+    n = len(i["x"])
+    b, k = bce(i["x_hat"], i["x"]).sum(), kl(i["mu"], i["logvar"]).sum()
+    known = [
+        (b + k, f"{n}x the expected value: the sum is not divided by the batch size ({n})"),
+        (b / n + k, f"the KL term is {n}x too large: it is summed over the batch but not divided by the batch size ({n})"),
+        (b + k / n, f"the reconstruction term is {n}x too large: bce_function's sum is not divided by the batch size ({n})"),
+        ((b - k) / n, "the KL term has the wrong sign"),
+        ((b + 2 * k) / n, "the KL term is twice too large: the factor 0.5 is missing"),
+        ((b + 0.25 * k) / n, "the KL term is half as large as it should be: use 0.5, not 0.25"),
+        (b / n, "the KL term is missing"),
+        (k / n, "the reconstruction term is missing: add bce_function(x_hat, x)"),
+    ]
+    for value, words in known:
+        if np.isclose(got, value, rtol=1e-3):
+            return words
+    ratio = got / expected if expected else 0.0
+    if ratio > 1.5 and abs(ratio - round(ratio)) < 0.01:
+        return f"{round(ratio)}x the expected value"
+    return ""
+
+
 def loss_closed_form(run, i):
     expected = neg_elbo(i["x_hat"], i["x"], i["mu"], i["logvar"])
     got = scalar(run, "value", "value")
-    parts = bce(i["x_hat"], i["x"]).mean(), kl(i["mu"], i["logvar"]).mean()
-    close(got, expected, "loss", hint=f"(mean BCE {parts[0]:.2f} + mean KL {parts[1]:.2f}; "
-          "check the KL sign and the 0.5 factor)")
+    if not np.isclose(got, expected, rtol=1e-4, atol=1e-4):
+        parts = bce(i["x_hat"], i["x"]).mean(), kl(i["mu"], i["logvar"]).mean()
+        why = diagnose(got, expected, i) or "check the KL sign and the 0.5 factor"
+        raise Fail(f"loss_function returned {got:.6g}, expected {expected:.6g}: {why}\n"
+                   f"(the expected value is mean BCE {parts[0]:.2f} + mean KL {parts[1]:.2f} over a batch of {len(i['x'])})")
 
 
 def loss_batch_mean(run, i):

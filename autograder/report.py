@@ -1,0 +1,142 @@
+"""Pictures of what the student's model drew, for the student (judge side: numpy and
+matplotlib, no TensorFlow).
+
+    figures(runs)          -> [(title, PNG bytes, caption)] from what the measuring process returned
+    page(results, figures) -> a self-contained HTML page (outputs/report.html): images embedded,
+                              nothing fetched from the network
+    overview(results, figures, form) -> results.json's top-level output in Gradescope's "html"
+                              or "md" format, or None for "text" (course setting results_format)
+"""
+import base64
+import html
+import io
+
+import numpy as np
+
+from . import settings
+
+ROWS_SHOWN = 10  # samples per digit in the grid
+
+
+def png(figure):
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def digit_grid(images, labels, predicted):
+    """One row per requested digit, its first samples; a sample the judge classifier read as
+    another digit is framed in red, with the digit it read."""
+    plt = pyplot()
+    figure, axes = plt.subplots(settings.NUM_CLASSES, ROWS_SHOWN, figsize=(ROWS_SHOWN * 0.55, settings.NUM_CLASSES * 0.58))
+    for digit in range(settings.NUM_CLASSES):
+        for column, k in enumerate(np.flatnonzero(labels == digit)[:ROWS_SHOWN]):
+            axis = axes[digit, column]
+            axis.imshow(images[k].reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            wrong = predicted[k] != digit
+            for spine in axis.spines.values():
+                spine.set_edgecolor("#e02020" if wrong else "#bbbbbb")
+                spine.set_linewidth(2.5 if wrong else 0.5)
+            if wrong:  # what the classifier read, in a red corner label
+                axis.text(27, 1, str(predicted[k]), color="white", fontsize=8, ha="right", va="top", weight="bold",
+                          bbox={"facecolor": "#e02020", "edgecolor": "none", "pad": 1.0})
+        axes[digit, 0].set_ylabel(str(digit), rotation=0, labelpad=8, fontsize=9)
+    figure.subplots_adjust(wspace=0.06, hspace=0.06)
+    return png(figure)
+
+
+def reconstruction_pairs(x, x_hat):
+    """Test images (top) above their reconstructions (bottom)."""
+    plt = pyplot()
+    n = len(x)
+    figure, axes = plt.subplots(2, n, figsize=(n * 0.55, 2 * 0.6))
+    for row, images in enumerate((x, x_hat)):
+        for k in range(n):
+            axes[row, k].imshow(images[k].reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+            axes[row, k].set_xticks([])
+            axes[row, k].set_yticks([])
+        axes[row, 0].set_ylabel(("test", "yours")[row], rotation=0, labelpad=16, fontsize=8)
+    figure.subplots_adjust(wspace=0.05, hspace=0.05)
+    return png(figure)
+
+
+def figures(runs):
+    """The pictures the measured values allow: reconstructions of test images by the trained
+    VAE and CVAE, and the CVAE's generated digits as the judge classifier read them."""
+    out = []
+    for name, model in (("e2e_vae", "VAE"), ("e2e_cvae", "CVAE")):
+        run = runs.get(name)
+        if run is None or run.problem("evaluate"):
+            continue
+        shuffled = run.arrays.get("evaluate.x_hat_shuffled")
+        if shuffled is None or shuffled.size != len(run.inputs["order"]) * settings.IMAGE_SIZE:
+            continue
+        x_hat = np.empty((len(shuffled), settings.IMAGE_SIZE))
+        x_hat[run.inputs["order"]] = shuffled.reshape(len(shuffled), -1)
+        first = slice(0, 10)
+        out.append((f"{model}: test images and their reconstructions", reconstruction_pairs(
+            run.inputs["x_test"][first] / 255.0, np.clip(x_hat[first], 0, 1)),
+            f"The first 10 of the {len(shuffled)} test images 6.{1 if model == 'VAE' else 2} was scored on, "
+            "above what your trained model made of them."))
+    run = runs.get("e2e_cvae")
+    predicted = run.extras.get("predicted") if run is not None else None
+    if predicted is not None:
+        images, labels = run.extras["generated"], run.inputs["gen_labels"]
+        out.append(("CVAE: generated digits, as the judge classifier read them", digit_grid(images, labels, predicted),
+                    f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per digit. "
+                    f"Framed in red: read as another digit (shown). {np.mean(predicted == labels):.1%} of all "
+                    f"{len(labels)} were read as the digit asked for."))
+    return out
+
+
+def data_uri(data):
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3em .5em;vertical-align:top;
+text-align:left}td.s{white-space:nowrap}tr.failed td.s{color:#b00020;font-weight:bold}pre{white-space:pre-wrap;
+margin:.2em 0;font-size:.85em}figure{margin:1.5em 0}figcaption{font-size:.9em;color:#555}"""
+
+
+def page(results, pictures, title="Autograder report"):
+    """A self-contained HTML page: the total, every test with its message, the pictures."""
+    total = sum(e["max_score"] for e in results["tests"])
+    rows = "".join(
+        f"<tr class='{e['status']}'><td>{html.escape(e['number'])}</td><td class='s'>{e['score']:g} / {e['max_score']:g}"
+        f"</td><td>{html.escape(e['name'])}<pre>{html.escape(e['output'])}</pre></td></tr>" for e in results["tests"])
+    shown = "".join(f"<figure><img alt='{html.escape(t)}' src='{data_uri(data)}'><figcaption><b>{html.escape(t)}</b>. "
+                    f"{html.escape(c)}</figcaption></figure>" for t, data, c in pictures)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p><b>Total: {results['score']:g} / {total:g}</b> ({results['execution_time']:.0f} s)</p>"
+            f"{shown or '<p>No pictures: the training parts were not graded or did not finish.</p>'}"
+            f"<table><tr><th>test</th><th>points</th><th>name and message</th></tr>{rows}</table>"
+            f"<h2>Grading log</h2><pre>{html.escape(results['output'])}</pre></body></html>")
+
+
+def overview(output, pictures, form):
+    """results.json's top-level output for Gradescope: the grading log and the pictures, as
+    "html" or "md"; None for "text" (the plain log stays as it is)."""
+    if form == "html":
+        shown = "".join(f"<p><b>{html.escape(t)}</b><br><img alt='{html.escape(t)}' src='{data_uri(data)}'><br>"
+                        f"{html.escape(c)}</p>" for t, data, c in pictures)
+        return shown + f"<pre>{html.escape(output)}</pre>"
+    if form == "md":
+        shown = "".join(f"**{t}**\n\n![{t}]({data_uri(data)})\n\n{c}\n\n" for t, data, c in pictures)
+        return shown + "```\n" + output.replace("```", "'''") + "\n```\n"
+    return None
