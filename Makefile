@@ -1,7 +1,7 @@
 # One command per job. Every target sets up what it needs (virtualenv, packages, MNIST).
 #   students: make train ARGS="--is_cvae" | make grade | make data | make clean
 #   staff:    make test | make test-fast | make stencil | make handout | make autograder
-#             make classifier | make calibrate | make bench
+#             make classifier | make calibrate | make bench | make regrade EXPORT=...
 #   COURSE=courses/<name>.toml selects the course file for grade, handout, autograder and bench.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ COURSE ?=
 COURSE_ARG = $(if $(COURSE),--course "$(COURSE)")
 STAFF_ONLY = @test -d solution || { echo "This target is for course staff: it needs solution/ (not part of the student handout)."; exit 2; }
 
-.PHONY: venv data train grade test test-fast stencil handout autograder classifier calibrate bench clean
+.PHONY: venv data train grade test test-fast stencil handout autograder classifier calibrate bench regrade clean
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
@@ -68,6 +68,12 @@ calibrate: data
 bench: data
 	$(STAFF_ONLY)
 	$(PY) tools/bench.py $(COURSE_ARG) $(ARGS)
+
+# Regrade a Gradescope export: make regrade EXPORT=export.zip [JOBS=2] [COURSE=...] [ARGS=--force]
+regrade: data
+	$(STAFF_ONLY)
+	@test -n "$(EXPORT)" || { echo "Name the export: make regrade EXPORT=path/to/submissions_export.zip"; exit 2; }
+	$(PY) tools/regrade.py "$(EXPORT)" $(if $(JOBS),--jobs $(JOBS)) $(COURSE_ARG) $(ARGS)
 
 clean:
 	rm -rf dist outputs/*.png outputs/*.json outputs/*.h5 .pytest_cache

@@ -5,6 +5,7 @@ score; 2 for bad command-line arguments or a course file that cannot be used (no
 graded then).
 """
 import argparse
+import signal
 import sys
 from dataclasses import replace
 
@@ -13,7 +14,14 @@ from .course import CourseError, default_path, load
 from .grade import grade_safely, table
 
 
+def stop(signum, frame):
+    """SIGTERM (a regrade stopping, a platform's timeout): unwind, so that every process the
+    grading started is killed before exiting."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, stop)
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
     parser.add_argument("--course", default=None,
                         help=f"course file (default: {default_path().relative_to(settings.ROOT)})")

@@ -259,6 +259,9 @@ class Slot:
                 os.close(fd)
                 continue
             self.ids, self.lock = ids, fd
+            for uid in ids:  # a grading that was killed may have left processes or files behind
+                kill_user(uid)
+                remove_files_of(uid)
             return
         raise RuntimeError("no free sandbox user ids (too many gradings at once)")
 

@@ -1,0 +1,112 @@
+"""make regrade: a whole export graded in parallel, resumable, summarised; one hang or one
+empty upload never stops the batch; a changed course changes exactly the right rows."""
+import csv
+import json
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import regrade  # noqa: E402
+
+pytestmark = pytest.mark.slow  # grades a small class
+
+
+def solution(replace=()):
+    files = {name: (ROOT / "solution" / name).read_text() for name in ("vae.py", "assignment.py")}
+    for old, new in replace:
+        assert files["vae.py"].count(old) == 1
+        files["vae.py"] = files["vae.py"].replace(old, new)
+    return files
+
+
+CLASS = {  # submission folder -> (files by relative path, Gradescope's score)
+    "submission_1001": ({f"hw6/code/{k}": v for k, v in solution().items()}, 15.0),
+    "submission_1002": ({"vae.py": (ROOT / "code" / "vae.py").read_text(),
+                         "assignment.py": (ROOT / "code" / "assignment.py").read_text()}, 0.0),
+    "submission_1003": (solution([("return mu + tf.exp(0.5 * logvar) * eps", "return mu + tf.exp(logvar) * eps")]), 15.0),
+    "submission_1004": (solution([("kl = -0.5 * tf.reduce_sum(", "kl = 0.5 * tf.reduce_sum(")]), 4.0),
+    "submission_1005": (solution([("    eps = tf.random.normal(tf.shape(mu))\n", "    while True:\n        pass\n")]), 10.0),
+    "submission_1006": ({}, 0.0),
+    "submission_1007": ({f"{d}/{k}": v for d in ("a", "b") for k, v in solution().items()}, 15.0),
+}
+COURSE = 'title = "regrade test"\nparts = ["reparameterize", "loss"]\n[limits]\nunit_seconds = 15\n'
+
+
+def make_export(tmp_path):
+    """A zip in the layout of Gradescope's Export Submissions."""
+    metadata = {name: {":submitters": [{":name": f"Student {name[-4:]}", ":email": f"s{name[-4:]}@example.edu",
+                                        ":sid": name[-4:]}], ":score": score, ":status": "processed"}
+                for name, (_, score) in CLASS.items()}
+    path = tmp_path / "assignment_42_export.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("assignment_42_export/submission_metadata.yml", yaml.safe_dump(metadata))
+        for name, (files, _) in CLASS.items():
+            archive.writestr(f"assignment_42_export/{name}/", "")
+            for relative, text in files.items():
+                archive.writestr(f"assignment_42_export/{name}/{relative}", text)
+    return path
+
+
+def run(export, out, course, *extra):
+    return subprocess.run([sys.executable, "tools/regrade.py", str(export), "--out", str(out), "--course", str(course),
+                           "--jobs", "2", *extra], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+
+
+def read_csv(out):
+    with open(out / "summary.csv", newline="") as handle:
+        return {row["submission"]: row for row in csv.DictReader(handle)}
+
+
+def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp_path):
+    export, out, course = make_export(tmp_path), tmp_path / "out", tmp_path / "course.toml"
+    course.write_text(COURSE)
+    start = time.monotonic()
+    done = run(export, out, course)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "7 submissions, 0 already graded, 7 to grade, 2 at a time" in done.stdout
+    results = {name: json.loads((out / name / "results.json").read_text()) for name in CLASS}
+    totals = {name: r["score"] for name, r in results.items()}
+    assert totals == {"submission_1001": 25, "submission_1002": 0, "submission_1003": 19, "submission_1004": 14,
+                      "submission_1005": 15, "submission_1006": 0, "submission_1007": 0}, totals
+    hang = next(e for e in results["submission_1005"]["tests"] if e["number"] == "1.1")["output"]
+    assert "ran out of time" in hang
+    assert "no vae.py was found" in results["submission_1006"]["tests"][0]["output"]
+    assert "2 files named vae.py were found" in results["submission_1007"]["tests"][0]["output"]
+    rows = read_csv(out)
+    assert {k: float(r["total"]) for k, r in rows.items()} == totals
+    assert rows["submission_1003"]["names"] == "Student 1003" and rows["submission_1003"]["1.2"] == "0.0"
+    assert rows["submission_1004"]["gradescope_total"] == "4.0" and rows["submission_1004"]["change"] == "10.0"
+    assert (out / "histogram.png").stat().st_size > 1000
+    changed = (out / "changed.md").read_text()
+    assert "submission_1004" in changed and "submission_1002" not in changed
+    assert "| 2.3 loss_function: the KL term vanishes" in (out / "tests.md").read_text()
+    first = time.monotonic() - start
+
+    again = run(export, out, course)  # resumed: nothing left to grade
+    assert "7 already graded, 0 to grade" in again.stdout and time.monotonic() - start - first < 30
+
+    course.write_text(COURSE + '[tests]\n"2.1" = { points = 10 }\n')  # 2.1 worth 10 instead of 7
+    forced = run(export, out, course, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    new = {k: float(r["total"]) for k, r in read_csv(out).items()}
+    passed_2_1 = {"submission_1001", "submission_1003", "submission_1005"}
+    assert {k for k in new if new[k] != totals[k]} == passed_2_1
+    assert all(new[k] == totals[k] + 3 for k in passed_2_1)
+
+
+def test_a_malformed_export_is_one_clear_line(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "submission_metadata.yml").write_text("submission_1:\n  :score: [1, 2\n  :status: x\n")
+    with pytest.raises(regrade.ExportError, match=r"submission_metadata.yml, line \d+"):
+        regrade.read_metadata(folder)
+    done = subprocess.run([sys.executable, "tools/regrade.py", str(folder), "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "line" in done.stderr

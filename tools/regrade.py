@@ -1,0 +1,259 @@
+"""Regrade a whole class from a Gradescope export, locally, before releasing grades.
+
+    python tools/regrade.py EXPORT [--jobs N] [--course FILE] [--force] [--out outputs/regrade]
+
+EXPORT is the zip of Gradescope's "Export Submissions" or its unpacked folder: one folder
+per submission and submission_metadata.yml (submitters, the score Gradescope gave). Every
+submission is graded with the same grader and course file as run_autograder (`python -m
+autograder`, its own work folders and processes), JOBS at a time. Results go to
+OUT/<submission>/results.json; a rerun skips those already there unless --force, and Ctrl-C
+keeps every finished one. Nothing aborts the batch: a grading that crashes or overruns gets
+a results.json saying so. As results come in, OUT holds:
+
+    summary.csv     one row per submission: names, new total, Gradescope's total, each test
+    tests.md        per test: how many lost points, and the most common first line of message
+    changed.md      the submissions whose total differs from Gradescope's
+    histogram.png   the totals
+"""
+import argparse
+import collections
+import concurrent.futures
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autograder import results as results_module  # noqa: E402
+from autograder.course import CourseError, load  # noqa: E402
+
+METADATA = "submission_metadata.yml"
+GB = 2**30
+MEMORY_PER_JOB = 2.5 * GB  # a grading's processes: measured peak about 1.6 GB (student + measuring)
+
+
+class ExportError(Exception):
+    """An export that cannot be read; the message names the file (and line)."""
+
+
+def default_jobs():
+    """As many gradings at once as the cores and the memory allow (at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, int(psutil.virtual_memory().available // MEMORY_PER_JOB)))
+
+
+def unpack(export, out):
+    """The folder holding submission_metadata.yml: `export` itself, or the zip unpacked into
+    OUT/export (once)."""
+    export = Path(export)
+    if export.is_file():
+        target = out / "export"
+        if not (target / ".unpacked").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                with zipfile.ZipFile(export) as archive:
+                    archive.extractall(target)
+            except zipfile.BadZipFile:
+                raise ExportError(f"{export}: not a zip file (expected Gradescope's Export Submissions zip)") from None
+            (target / ".unpacked").touch()
+        export = target
+    if not export.is_dir():
+        raise ExportError(f"{export}: no such file or folder")
+    found = sorted(export.rglob(METADATA), key=lambda p: len(p.parts))
+    if not found:
+        raise ExportError(f"{export}: no {METADATA} (is this a Gradescope submissions export?)")
+    return found[0].parent
+
+
+def read_metadata(folder):
+    """[{id, folder, names, emails, sids, gradescope}] from submission_metadata.yml."""
+    path = folder / METADATA
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}" if mark else ""
+        raise ExportError(f"{path}{where}: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise ExportError(f"{path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: expected one entry per submission folder, found {type(data).__name__}")
+    submissions = []
+    for key, record in data.items():
+        if not isinstance(record, dict):
+            raise ExportError(f"{path}: the entry {key!r} is not a mapping")
+        people = [p for p in record.get(":submitters") or [] if isinstance(p, dict)]
+        score = record.get(":score")
+        submissions.append({
+            "id": str(key), "folder": folder / str(key),
+            "names": "; ".join(str(p.get(":name", "")) for p in people),
+            "emails": "; ".join(str(p.get(":email", "")) for p in people),
+            "sids": "; ".join(str(p.get(":sid", "")) for p in people),
+            "gradescope": float(score) if isinstance(score, (int, float)) else None})
+    return submissions
+
+
+def finished(path):
+    try:
+        return isinstance(json.loads(path.read_text()).get("tests"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def overrun(course, minutes):
+    """results.json for a grading stopped by the regrade's own time limit."""
+    entries = [results_module.test_entry(test, 0.0, f"The regrade stopped this grading after {minutes:.0f} minutes "
+                                         "(more than the course's limits allow); no points.")
+               for part in course.parts for test in course.tests[part.NAME]]
+    return results_module.build(entries, minutes * 60, "stopped by tools/regrade.py")
+
+
+def grade_one(submission, course, out, running, stop):
+    """Grade one submission into OUT/<id>/results.json (atomically) and return the seconds taken."""
+    target = out / submission["id"] / "results.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    limits = course.limits
+    cap = (limits.unit_timeout * len(course.parts) + limits.training_budget + limits.measure_timeout + 600)
+    folder = submission["folder"] if submission["folder"].is_dir() else out / "empty"
+    folder.mkdir(exist_ok=True)
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "autograder", "--course", str(course.path), "--submission",
+                                str(folder), "--results", str(target), "--quiet"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    running.add(process)
+    try:
+        while process.poll() is None:
+            if stop.is_set():
+                process.terminate()
+                process.wait()
+                return None
+            if time.monotonic() - start > cap:
+                process.kill()
+                process.wait()
+                results_module.write(overrun(course, cap / 60), target)
+                break
+            time.sleep(0.2)
+    finally:
+        running.discard(process)
+    if not finished(target):  # the grader always writes one; if it could not, say so
+        results_module.write(overrun(course, (time.monotonic() - start) / 60), target)
+    return time.monotonic() - start
+
+
+def summarise(submissions, out, course):
+    """Write summary.csv, tests.md, changed.md and histogram.png from the results so far."""
+    numbers = [t.number for part in course.parts for t in course.tests[part.NAME]]
+    names = {t.number: t.name for part in course.parts for t in course.tests[part.NAME]}
+    rows, lost, messages, changed = [], collections.Counter(), collections.defaultdict(collections.Counter), []
+    for s in submissions:
+        path = out / s["id"] / "results.json"
+        if not finished(path):
+            continue
+        graded = json.loads(path.read_text())
+        scores = {e["number"]: e for e in graded["tests"]}
+        total = round(graded.get("score", 0.0), 2)
+        old = s["gradescope"]
+        rows.append([s["id"], s["names"], s["emails"], total, "" if old is None else old,
+                     "" if old is None else round(total - old, 2)] + [scores[n]["score"] if n in scores else "" for n in numbers])
+        for n in numbers:
+            if n in scores and scores[n]["score"] < scores[n]["max_score"]:
+                lost[n] += 1
+                messages[n][scores[n]["output"].strip().split("\n")[0][:120]] += 1
+        if old is not None and abs(total - old) > 0.005:
+            changed.append((s["id"], s["names"], old, total))
+    with open(out / "summary.csv.tmp", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", "names", "emails", "total", "gradescope_total", "change"] + numbers)
+        writer.writerows(rows)
+    os.replace(out / "summary.csv.tmp", out / "summary.csv")
+    table = ["| test | lost points | most common first line |", "|---|---|---|"]
+    for n in numbers:
+        common = messages[n].most_common(1)[0][0].replace("|", "/") if messages[n] else ""
+        table.append(f"| {n} {names[n]} | {lost[n]} of {len(rows)} | {common} |")
+    (out / "tests.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    lines = [f"# Totals that differ from Gradescope's ({len(changed)} of {len(rows)})", ""]
+    lines += [f"- {sid} ({who}): {old:g} on Gradescope, {new:g} now" for sid, who, old, new in changed]
+    (out / "changed.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    histogram([r[3] for r in rows], course.maximum(), out / "histogram.png")
+    return rows, changed
+
+
+def histogram(totals, maximum, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3))
+    axis.hist(totals, bins=[x * maximum / 20 for x in range(22)], color="#4a78b5", edgecolor="white")
+    axis.set_xlabel(f"total (of {maximum:g})")
+    axis.set_ylabel("submissions")
+    axis.set_title(f"{len(totals)} submissions regraded")
+    figure.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(figure)
+
+
+def progress(done, total, started):
+    """One line: a bar, the counts and the time left at the pace so far."""
+    width = 30
+    filled = int(width * done / total) if total else width
+    left = (time.monotonic() - started) / done * (total - done) if done else 0
+    eta = f", about {left / 60:.0f} min left" if done and total > done else ""
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} graded{eta}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Regrade every submission of a Gradescope export.")
+    parser.add_argument("export", help="Gradescope's Export Submissions zip, or its unpacked folder")
+    parser.add_argument("--jobs", type=int, default=None, help="gradings at once (default: what cores and memory allow)")
+    parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
+    parser.add_argument("--force", action="store_true", help="grade again what is already graded")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "regrade")
+    args = parser.parse_args(argv)
+    try:
+        course = load(args.course)
+        args.out.mkdir(parents=True, exist_ok=True)
+        submissions = read_metadata(unpack(args.export, args.out))
+    except (CourseError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    jobs = args.jobs or default_jobs()
+    todo = [s for s in submissions if args.force or not finished(args.out / s["id"] / "results.json")]
+    print(f"{len(submissions)} submissions, {len(submissions) - len(todo)} already graded, {len(todo)} to grade, "
+          f"{jobs} at a time (course {course.path.name})", flush=True)
+    running, stop, started, done = set(), threading.Event(), time.monotonic(), 0
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    futures = {pool.submit(grade_one, s, course, args.out, running, stop): s for s in todo}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            s, seconds = futures[future], future.result()
+            done += 1
+            summarise(submissions, args.out, course)
+            total = json.loads((args.out / s["id"] / "results.json").read_text())["score"]
+            print(f"{progress(done, len(todo), started)}  {s['id']} ({s['names'] or 'no name'}): "
+                  f"{total:g} in {seconds / 60:.1f} min", flush=True)
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        summarise(submissions, args.out, course)
+        print(f"\nstopped: {done} graded this time; finished results are kept in {args.out} (rerun to go on)")
+        return 130
+    pool.shutdown()
+    rows, changed = summarise(submissions, args.out, course)
+    print(f"done: {len(rows)} submissions in {args.out}/summary.csv; {len(changed)} totals differ from "
+          f"Gradescope's (changed.md); per test: tests.md; histogram.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
