@@ -5,6 +5,8 @@ see it, the data set and the time budget (TOML, read with the standard library).
     dataset = "mnist"
     parts = ["reparameterize", "loss", ...]       # in grading order, names from parts.BY_NAME
     results_format = "html"                       # or "md", or "text" (no pictures on Gradescope)
+    [platform]                                    # the container: Gradescope's defaults if absent
+    timeout_minutes = 10, cpus = 0.5, memory_mb = 768
     [limits]                                      # all optional
     unit_seconds = 120, training_minutes = 30, measure_seconds = 300, memory_mb = 3000
     [tests]                                       # optional, per test number
@@ -25,6 +27,9 @@ REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"
 DATASETS = ("mnist",)
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
 RESULTS_FORMATS = ("html", "md", "text")  # Gradescope's formats for the overview (pictures in the first two)
+# The platform a grading runs in; when the course file says nothing, Gradescope's defaults.
+PLATFORM = {"timeout_minutes": ("timeout", 60), "cpus": ("cpus", 1), "memory_mb": ("memory_mb", 1)}
+PLATFORM_DEFAULTS = {"timeout": 600.0, "cpus": 0.5, "memory_mb": 768}
 LIMITS = {"unit_seconds": ("unit_timeout", 1), "training_minutes": ("training_budget", 60),
           "measure_seconds": ("measure_timeout", 1), "memory_mb": ("memory_mb", 1)}
 TEST_KEYS = {"points": (int, float), "visibility": str, "extra_credit": bool}
@@ -43,6 +48,7 @@ class Course:
     tests: dict  # part name -> tuple of kit.Test, with the course's points and visibility
     limits: settings.Limits
     results_format: str = "html"
+    platform: dict = None  # timeout (s), cpus, memory_mb of the container a grading runs in
 
     def maximum(self):
         """The points of the tests that are not extra credit."""
@@ -69,9 +75,10 @@ def load(path=None):
     def fail(problem):
         raise CourseError(f"{path}: {problem}")
 
-    unknown = set(data) - {"title", "dataset", "parts", "limits", "tests", "results_format"}
+    known = ("title", "dataset", "parts", "results_format", "platform", "limits", "tests")
+    unknown = set(data) - set(known)
     if unknown:
-        fail(f"unknown key {sorted(unknown)[0]!r} (known: title, dataset, parts, limits, tests, results_format)")
+        fail(f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(known)})")
     results_format = data.get("results_format", "html")
     if results_format not in RESULTS_FORMATS:
         fail(f"results_format {results_format!r} must be one of {', '.join(RESULTS_FORMATS)}")
@@ -97,6 +104,16 @@ def load(path=None):
             fail(f"limits.{key} must be a positive number, not {value!r}")
         field, scale = LIMITS[key]
         limits = replace(limits, **{field: type(getattr(limits, field))(value * scale)})
+    platform = dict(PLATFORM_DEFAULTS)
+    given = data.get("platform", {})
+    if not isinstance(given, dict):
+        fail("platform must be a table")
+    for key, value in given.items():
+        if key not in PLATFORM:
+            fail(f"unknown key {key!r} in [platform] (known: {', '.join(PLATFORM)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            fail(f"platform.{key} must be a positive number, not {value!r}")
+        platform[PLATFORM[key][0]] = value * PLATFORM[key][1]
     tests = {name: tuple(BY_NAME[name].TESTS) for name in names}
     numbers = {t.number: name for name in names for t in tests[name]}
     overrides = data.get("tests", {})
@@ -120,4 +137,4 @@ def load(path=None):
     title = data.get("title", path.stem)
     if not isinstance(title, str):
         fail("title must be text")
-    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits, results_format)
+    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits, results_format, platform)

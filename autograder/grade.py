@@ -20,10 +20,12 @@ from . import kit, report, secret, settings
 from .course import load as load_course
 from .locate import describe_missing, locate
 from .results import build, clean_text, table, test_entry, write
+from .budget import Budget
 from .sandbox import Sandbox, StageRun, Unsandboxed
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 MAX_RESULTS_BYTES = 900_000  # Gradescope's limit for results.json is 1 MB
+EARLY_MEASURING_MB = 2500  # below this much memory, the measuring process waits for the builds
 
 
 def mapping(value):
@@ -122,29 +124,51 @@ def build_timeout(part, limits):
     return limits.training_budget * share if share else limits.unit_timeout
 
 
-def build_part(box, part, files, digest, limits, log):
-    """Run the student's process of `part`. Returns (its StageRun, inputs it was given,
-    the judge's secret inputs)."""
+def build_part(box, part, files, digest, limits, log, budget, pace):
+    """Run the student's process of `part` within what is left of the budget. Returns (its
+    StageRun, inputs it was given, the judge's secret inputs). `pace` holds the seconds per
+    epoch seen so far, to foresee whether a training part can finish at all."""
     given = part.build_inputs(secret.generator(part.NAME, "given", digest)) if hasattr(part, "build_inputs") else {}
     hidden = part.inputs(secret.generator(part.NAME, "secret", digest))
+    epochs = getattr(part, "EPOCHS", 0)
+    foreseen = epochs * sum(pace) / len(pace) + 20.0 if pace and epochs else 0.0
+    if budget.left() < max(10.0, foreseen):
+        needed = budget.timeout - budget.left() + budget.reserve + max(foreseen, 60.0)
+        return cut(f"Not started: {budget.advice(needed)}"), given, hidden
     echo = lambda line: log(f"  [{part.NAME}] {line}", flush=True)  # noqa: E731 - training progress
-    return box.build(part.NAME, given, build_timeout(part, limits), files, echo), given, hidden
+    own = build_timeout(part, limits)
+    run = box.build(part.NAME, given, min(own, budget.left()), files, echo)
+    seconds = mapping(mapping(run.report.get("facts")).get("train")).get("seconds")
+    if isinstance(seconds, list) and seconds and all(isinstance(s, (int, float)) for s in seconds):
+        pace.extend(seconds)
+        if run.status == "timeout" and own > budget.left() + run.seconds - 1:  # the budget, not the part's limit
+            reported = len(seconds)
+            needed = budget.timeout - budget.left() + budget.reserve + (epochs - reported) * sum(seconds) / reported
+            run.status, run.note = "cut", (f"Stopped after {reported} of {epochs} epochs to finish within the "
+                                           f"platform's time: {budget.advice(needed)}")
+    elif run.status == "timeout" and own > budget.left() + run.seconds - 1:
+        run.status, run.note = "cut", f"Stopped to finish within the platform's time: {budget.advice(budget.timeout * 1.5)}"
+    return run, given, hidden
 
 
-def measure_all(box, built, limits):
+def cut(note):
+    return StageRun("build", "cut", 0.0, 0.0, "", {"complete": True}, note=note)
+
+
+def measure_all(box, built, limits, budget):
     """One measuring process for every part that built, in order; if it stops on a part,
     that part keeps the failure and the parts after it are measured again in a new one.
     Returns {part: StageRun}."""
     jobs = []
     for name, (run, given, hidden) in built.items():
-        if run.report.get("import_error"):
+        if run.report.get("import_error") or run.status == "cut" and not run.artifacts:
             continue
         student = {f"student.{k}": v for k, v in run.arrays.items() if SAFE_KEY.match(k)}
         exported = {str(k): str(v) for k, v in mapping(run.report.get("exported")).items()}
         jobs.append((name, {**given, **hidden, **student}, run.artifacts, exported))
     measured = {}
-    while jobs:
-        runs = box.measure(jobs, limits.measure_timeout)
+    while jobs and budget.measuring_left() > 1:
+        runs = box.measure(jobs, min(limits.measure_timeout, budget.measuring_left()))
         measured.update({name: run for name, run in runs.items() if run.status != "skipped"})
         jobs = [job for job in jobs if runs[job[0]].status == "skipped"]
     return measured
@@ -174,34 +198,35 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     start = time.monotonic()
     course = course or load_course()
     limits = limits or course.limits
+    budget = Budget.plan(course.platform, start)
     selected = set(stages) if stages is not None else {p.NAME for p in course.parts}
     found, missing, helpers = locate(submission, course.files())
     entries, notes, box, problem = [], [], None, ""
     if found:
         try:
             ensure_training_split()
-            box = Sandbox(limits, allow_unsandboxed)
+            box = Sandbox(limits, allow_unsandboxed, threads=budget.threads())
         except Unsandboxed as refusal:
             problem = str(refusal)
     try:
         digest = secret.digest(list(found.values()) + helpers)
-        if box is not None and not problem:
+        if box is not None and not problem and course.platform["memory_mb"] >= EARLY_MEASURING_MB:
             box.start_measuring()  # TensorFlow loads there while the parts build
-        built = {}
+        built, pace = {}, []
         for part in course.parts:
             if problem or part.NAME not in selected or any(name in missing for name in part.FILES):
                 continue
             log(f"grading {part.NAME} ...", flush=True)
             files = [found[name] for name in part.FILES] + helpers
             try:
-                built[part.NAME] = build_part(box, part, files, digest, limits, log)
+                built[part.NAME] = build_part(box, part, files, digest, limits, log, budget, pace)
             except Exception:  # the grader's own failure costs this part, not the others
                 built[part.NAME] = traceback.format_exc(limit=3)
         measured = {}
         if built:
             log(f"measuring {len(built)} part(s) ...", flush=True)
             try:
-                measured = measure_all(box, {k: v for k, v in built.items() if not isinstance(v, str)}, limits)
+                measured = measure_all(box, {k: v for k, v in built.items() if not isinstance(v, str)}, limits, budget)
             except Exception:  # the grader's own failure: no part can be scored
                 built = dict.fromkeys(built, traceback.format_exc(limit=3))
         runs = {}
@@ -211,7 +236,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
             found_entries, runs[part.NAME] = part_entries(part, course.tests[part.NAME], reason, selected,
                                                           built.get(part.NAME), measured.get(part.NAME), hidden, notes)
             entries += found_entries
-        output = problem or "\n\n".join(([box.describe()] if box else []) + notes)
+        output = problem or "\n\n".join(([box.describe(), budget.describe()] if box else []) + notes)
     finally:
         if box is not None:
             box.close()

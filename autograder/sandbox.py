@@ -74,9 +74,12 @@ class StageRun:
     report: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)
     artifacts: Path = None  # build: a judge-owned copy of the exported graphs
+    note: str = ""  # status "cut": why the grader stopped it (the platform's time)
 
     def stop_reason(self):
         """Why this process did not finish, for the student, or ''."""
+        if self.status == "cut":
+            return self.note
         return {
             "timeout": f"This part ran out of time ({self.seconds:.0f} s) and was stopped. "
                        "Look for an infinite loop or a very slow operation.",
@@ -435,8 +438,8 @@ def watch(process, timeout, memory_mb):
 class Sandbox:
     """The processes of one grading: its folder, its user ids, its cleanup."""
 
-    def __init__(self, limits, allow_unsandboxed=False):
-        self.limits = limits
+    def __init__(self, limits, allow_unsandboxed=False, threads=None):
+        self.limits, self.threads = limits, threads
         self.waiting = None  # a measuring process started early (start_measuring)
         become_subreaper()
         self.slot = Slot()
@@ -478,6 +481,7 @@ class Sandbox:
             "PYTHONHASHSEED": str(settings.SEED), "GRADER_SEED": str(settings.SEED),
             "PYTHONDONTWRITEBYTECODE": "1", "MNIST_NPZ": str(settings.TRAIN_NPZ),
             "GRADER_ROOT": str(settings.ROOT), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
+            "GRADER_THREADS": str(self.threads or 0),
         }
 
     def folder(self, name):

@@ -5,6 +5,7 @@ from . import end_to_end
 
 NAME = "e2e_vae"
 FILES = ("vae.py", "assignment.py")
+EPOCHS = settings.EPOCHS  # trained here (the judge foresees the time they take)
 TRAINING_SHARE = 0.45  # of the training budget
 
 

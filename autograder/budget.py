@@ -1,0 +1,96 @@
+"""The time a platform gives one grading, and how the grader spends it.
+
+Gradescope kills a grading that overruns its timeout, and then shows no results at all. So
+the judge keeps a deadline (the course file's platform timeout, less a reserve for measuring
+and writing results.json), gives each process at most the time left before it, and stops a
+part early, with a message that says what to raise, rather than lose every part's points.
+It also measures the CPU it really has (affinity and cgroup quota), which the course file's
+figure may overstate, and tells TensorFlow to use that many threads.
+"""
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def cgroup_quota():
+    """CPUs allowed by this process's cgroup (v2 cpu.max or v1 cfs quota), or None if unlimited."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2
+            for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                try:
+                    quota, period = Path(f"{root}{path}/cpu.max").read_text().split()
+                except (OSError, ValueError):
+                    continue
+                return None if quota == "max" else int(quota) / int(period)
+        elif "cpu" in controllers.split(","):
+            folder = Path("/sys/fs/cgroup") / controllers / path.lstrip("/")
+            for root in (folder, Path("/sys/fs/cgroup/cpu") / path.lstrip("/")):
+                try:
+                    quota = int((root / "cpu.cfs_quota_us").read_text())
+                    period = int((root / "cpu.cfs_period_us").read_text())
+                except (OSError, ValueError):
+                    continue
+                return None if quota <= 0 else quota / period
+    return None
+
+
+def available_cpus():
+    """(CPUs this process can use, how that was found)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_quota()
+    if quota is not None and quota < cores:
+        return quota, f"cgroup quota {quota:g} of {cores} cores"
+    return float(cores), f"{cores} cores"
+
+
+@dataclass
+class Budget:
+    """A grading's time: `timeout` seconds from `start` (time.monotonic()), of which `reserve`
+    is kept for measuring and for writing results.json."""
+
+    timeout: float
+    stated_cpus: float
+    cpus: float
+    how: str
+    start: float
+    reserve: float
+
+    @classmethod
+    def plan(cls, platform, start=None):
+        """From the course file's [platform] table (timeout in seconds, cpus)."""
+        cpus, how = available_cpus()
+        timeout = platform["timeout"]
+        return cls(timeout, platform["cpus"], cpus, how, time.monotonic() if start is None else start,
+                   reserve=min(120.0, 10.0 + 0.1 * timeout))
+
+    def left(self):
+        """Seconds left before the point where only measuring and writing results remain."""
+        return self.start + self.timeout - self.reserve - time.monotonic()
+
+    def measuring_left(self):
+        """Seconds the measuring process may take, leaving a little for the checks."""
+        return self.start + self.timeout - min(30.0, 5.0 + 0.05 * self.timeout) - time.monotonic()
+
+    def threads(self):
+        """Threads TensorFlow should use: the CPUs really available, at least one."""
+        return max(1, math.ceil(self.cpus))
+
+    def describe(self):
+        note = ("" if self.cpus >= self.stated_cpus else
+                f"; fewer than the {self.stated_cpus:g} the course file states")
+        return (f"platform: {self.timeout / 60:g} min allowed; CPU measured {self.cpus:g} ({self.how}){note}; "
+                f"TensorFlow uses {self.threads()} thread(s) per operation")
+
+    def advice(self, needed):
+        """What course staff should set when a grading needs `needed` seconds in all."""
+        minutes = math.ceil(needed * 1.5 / 60 / 5) * 5  # with a 50% margin, in steps of 5 minutes
+        return (f"the grading needed about {needed / 60:.0f} min of the {self.timeout / 60:g} min the platform "
+                f"allows (CPU measured {self.cpus:g}). Course staff: set the autograder timeout to {minutes} min "
+                "(course file: [platform] timeout_minutes) or give it more CPU.")
