@@ -62,6 +62,15 @@ COPY_DISTANCE = 1.0
 MAX_COPY_FRACTION = 0.01
 
 
+# Wall seconds to grade the reference, per part, pinned to one core (tools/bench.py --cpus 0:
+# 345 s in all, 284 CPU-s, score 100); "measure" includes the judge's own checks. On 2 cores
+# the same grading takes 218 s (median of 3): 1.58 times faster. make autograder uses these
+# to warn when a course's platform timeout leaves too little margin.
+REFERENCE_SECONDS = {"reparameterize": 4.7, "loss": 2.4, "vae": 3.2, "cvae": 3.3, "train_vae": 3.5,
+                     "e2e_vae": 49.2, "e2e_cvae": 267.0, "measure": 12.0}
+TWO_CORE_SPEEDUP = 1.58
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-stage limits for student processes (seconds, megabytes, bytes)."""

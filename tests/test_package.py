@@ -70,3 +70,19 @@ def test_builds_are_reproducible(zips):
     with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
         again = {name: archive.read(name) for name in archive.namelist()}
     assert again == zips["autograder"]
+
+
+def test_the_gradescope_zip_is_refused_when_the_reference_would_not_finish_in_time(tmp_path):
+    """Gradescope's defaults (10 minutes, half a CPU) are too little for the full homework:
+    make autograder says so in one line and builds only when told to."""
+    course = tmp_path / "tight.toml"
+    course.write_text((ROOT / "courses" / "default.toml").read_text().split("[platform]")[0])
+    done = subprocess.run([sys.executable, "tools/package.py", "autograder", "--course", str(course)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "0.5 CPU" in done.stderr and "the platform timeout is 10 min, less than a 50% margin" in done.stderr
+    forced = subprocess.run([sys.executable, "tools/package.py", "autograder", "--course", str(course), "--force"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert forced.returncode == 0, forced.stderr
+    roomy = subprocess.run([sys.executable, "tools/package.py", "autograder"], cwd=ROOT, capture_output=True, text=True)
+    assert roomy.returncode == 0 and "the platform timeout is 40 min" in roomy.stdout

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stencil  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
-from autograder import secret  # noqa: E402
+from autograder import secret, settings  # noqa: E402
 from autograder.course import CourseError, load  # noqa: E402
 
 ROOT = stencil.ROOT
@@ -88,14 +88,44 @@ def main(argv=None):
     parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--with-mnist", action="store_true",
                         help="include data/mnist.npz (for Gradescope images built without internet)")
+    parser.add_argument("--force", action="store_true",
+                        help="build the Gradescope zip even if the reference may not finish within the course's timeout")
     args = parser.parse_args(argv)
     try:
         course = load(args.course)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.kind == "autograder" and not fits(course) and not args.force:
+        return 2
     build(args.kind, course, args.with_mnist)
     return 0
+
+
+def fits(course):
+    """Print the reference's expected grading time on the course's stated CPU next to its
+    timeout; False when that leaves less than a 50% margin."""
+    platform = course.platform
+    expected = expected_seconds(course, platform["cpus"])
+    line = (f"{course.path.name}: the reference solution should grade in about {expected / 60:.1f} min on "
+            f"{platform['cpus']:g} CPU (from make bench); the platform timeout is {platform['timeout'] / 60:g} min")
+    if expected * 1.5 > platform["timeout"]:
+        print(f"error: {line}, less than a 50% margin. Raise [platform] timeout_minutes to at least "
+              f"{-(-expected * 1.5 // 60):.0f} or cpus in the course file (and in Gradescope's settings), or pass "
+              "--force (make autograder ARGS=--force) to build anyway.", file=sys.stderr)
+        return False
+    print(line + f" ({platform['timeout'] / expected:.1f}x).")
+    return True
+
+
+def expected_seconds(course, cpus):
+    """Wall seconds to grade the reference with `cpus` CPUs: the per-part times measured on one
+    core (settings.REFERENCE_SECONDS), sped up by settings.TWO_CORE_SPEEDUP between 1 and 2
+    CPUs and slowed in proportion below one."""
+    one_core = settings.REFERENCE_SECONDS["measure"] + sum(settings.REFERENCE_SECONDS[p.NAME] for p in course.parts)
+    if cpus <= 1:
+        return one_core / cpus
+    return one_core / (1 + (settings.TWO_CORE_SPEEDUP - 1) * min(cpus - 1, 1.0))
 
 
 if __name__ == "__main__":
