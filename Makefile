@@ -36,9 +36,11 @@ train: data
 grade: data
 	$(PY) -m autograder $(COURSE_ARG) --submission "$(SUBMISSION)" --results outputs/results.json $(GRADER_ARGS)
 
+# The project's tests, TEST_JOBS at a time (each grading uses its own processes and user ids).
+TEST_JOBS ?= 2
 test: data
 	$(STAFF_ONLY)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 
 # The checks, the sandbox's defences, graphs, course files, packaging: no grading run.
 test-fast: data

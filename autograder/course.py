@@ -59,6 +59,22 @@ class Course:
         return sorted({name for part in self.parts for name in part.FILES})
 
 
+def positive_numbers(data, table, known, fail):
+    """The table `table` of positive numbers, each key one of `known` (key: (field, scale)),
+    as {field: value * scale}."""
+    given = data.get(table, {})
+    if not isinstance(given, dict):
+        fail(f"{table} must be a table")
+    out = {}
+    for key, value in given.items():
+        if key not in known:
+            fail(f"unknown key {key!r} in [{table}] (known: {', '.join(known)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            fail(f"{table}.{key} must be a positive number, not {value!r}")
+        out[known[key][0]] = value * known[key][1]
+    return out
+
+
 def default_path():
     return DEFAULT if DEFAULT.is_file() else REPOSITORY_DEFAULT
 
@@ -94,26 +110,9 @@ def load(path=None):
     if len(set(names)) != len(names):
         fail("a part is listed twice in parts")
     limits = settings.Limits()
-    given = data.get("limits", {})
-    if not isinstance(given, dict):
-        fail("limits must be a table")
-    for key, value in given.items():
-        if key not in LIMITS:
-            fail(f"unknown key {key!r} in [limits] (known: {', '.join(LIMITS)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            fail(f"limits.{key} must be a positive number, not {value!r}")
-        field, scale = LIMITS[key]
-        limits = replace(limits, **{field: type(getattr(limits, field))(value * scale)})
-    platform = dict(PLATFORM_DEFAULTS)
-    given = data.get("platform", {})
-    if not isinstance(given, dict):
-        fail("platform must be a table")
-    for key, value in given.items():
-        if key not in PLATFORM:
-            fail(f"unknown key {key!r} in [platform] (known: {', '.join(PLATFORM)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            fail(f"platform.{key} must be a positive number, not {value!r}")
-        platform[PLATFORM[key][0]] = value * PLATFORM[key][1]
+    for field, value in positive_numbers(data, "limits", LIMITS, fail).items():
+        limits = replace(limits, **{field: type(getattr(limits, field))(value)})
+    platform = {**PLATFORM_DEFAULTS, **positive_numbers(data, "platform", PLATFORM, fail)}
     tests = {name: tuple(BY_NAME[name].TESTS) for name in names}
     numbers = {t.number: name for name in names for t in tests[name]}
     overrides = data.get("tests", {})

@@ -18,10 +18,13 @@ KEY_FILE = settings.PACKAGE / "judge.key"
 
 
 def key(path=KEY_FILE):
-    """The key (hex text), created with mode 0600 if there is none yet."""
+    """The key (hex text), created with mode 0600 if there is none yet. A key that others
+    can read (copied, unpacked or checked out with the wrong mode) is made private first."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
         return path.read_text().strip()
     except OSError:  # a read-only installation without a key: fresh numbers every run
         return secrets.token_hex(32)

@@ -74,7 +74,7 @@ def explain(error, submission):
     text = str(error)
     if text.startswith("in user code:"):  # an error while tracing: TensorFlow lists the frames in the text
         text, frames = unwrap_traced(text, frames)
-    frames = [f for f in frames if f[0].startswith(str(submission))]
+    frames = list(dict.fromkeys(f for f in frames if f[0].startswith(str(submission))))  # each once
     headline, _, details = unwrap_keras(text).partition("\n")
     if frames:  # where in the student's files: the innermost frame on the first line, all below
         name, line, function, _ = frames[-1]

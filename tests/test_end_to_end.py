@@ -22,18 +22,19 @@ PY = sys.executable
 def test_reference_scores_full_marks_through_gradescope_entry_point():
     """The built dist/autograder.zip, unpacked in a Gradescope-like /autograder tree,
     graded by run_autograder: every point of the rubric (all stages, real training)."""
-    subprocess.run([PY, "tools/package.py", "autograder"], cwd=ROOT, check=True, capture_output=True)
     # Like Gradescope's /autograder: readable by the unprivileged user (pytest's tmp_path is not).
     root = Path(tempfile.mkdtemp(prefix="gradescope-"))
     os.chmod(root, 0o755)
     try:
-        check_reference_in(root / "autograder")
+        subprocess.run([PY, "tools/package.py", "autograder", "--out", str(root)], cwd=ROOT, check=True,
+                       capture_output=True)
+        check_reference_in(root / "autograder", root / "autograder.zip")
     finally:
         shutil.rmtree(root)
 
 
-def check_reference_in(root):
-    with zipfile.ZipFile(ROOT / "dist" / "autograder.zip") as archive:
+def check_reference_in(root, built):
+    with zipfile.ZipFile(built) as archive:
         archive.extractall(root / "source")
     (root / "source" / "data" / "mnist.npz").symlink_to(settings.MNIST_NPZ)  # setup.sh bakes it in
     (root / "submission" / "hw6" / "code").mkdir(parents=True)  # students zip a parent folder

@@ -41,7 +41,7 @@ BUGS = {
         ("vae", "cvae"),
         [("hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))",
           "hidden = self.encoder(tf.constant(tf.reshape(x, (-1, self.input_size)).numpy()))")], [],
-        {"3.2": 0, "3.4": 0}, {"3.2": "inside tf.function", "3.4": "vae.py, line"}),
+        {"3.2": 0, "3.4": 0}, {"3.2": "inside tf.function", "3.4": "[vae.py:"}),
     "VAE ignores latent_size": (
         ("vae", "cvae"),
         [('''        super().__init__()

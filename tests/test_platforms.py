@@ -188,11 +188,12 @@ def test_the_handout_works_as_the_colab_notebook_runs_it(request):
     """Unpack the handout, then run the notebook's shell commands in order (the installation
     reuses this project's virtualenv): the data step works, training the stencil stops at its
     first TODO with its name, and grading gives 0 with a table."""
-    subprocess.run([sys.executable, "tools/package.py", "handout"], cwd=ROOT, check=True, capture_output=True)
     handout = Path(tempfile.mkdtemp(prefix="handout-"))  # like /content: other users may enter
     os.chmod(handout, 0o755)
     request.addfinalizer(lambda: shutil.rmtree(handout, ignore_errors=True))
-    shutil.unpack_archive(ROOT / "dist" / "handout.zip", handout)
+    subprocess.run([sys.executable, "tools/package.py", "handout", "--out", str(handout / "dist")], cwd=ROOT,
+                   check=True, capture_output=True)
+    shutil.unpack_archive(handout / "dist" / "handout.zip", handout)
     (handout / ".venv").symlink_to(ROOT / ".venv")
     stamp = handout / ".venv" / ".installed"
     stamp.exists() or pytest.skip("the project's virtualenv is not built by make")

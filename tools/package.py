@@ -11,6 +11,7 @@ shipped. The Gradescope zip carries the judge's secret key (autograder/judge.key
 first use and never committed); the handout never does.
 """
 import argparse
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -59,8 +60,8 @@ def student_readme():
     return "# VAE and CVAE on MNIST: homework\n" + body.rstrip() + "\n"
 
 
-def build(kind, course, with_mnist=False):
-    """Write dist/<kind>.zip for `course` and return its path."""
+def build(kind, course, with_mnist=False, out=DIST):
+    """Write OUT/<kind>.zip (default dist/) for `course` and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
     secret.key()  # created on first use; the same key grades locally (make grade, make regrade)
@@ -70,15 +71,17 @@ def build(kind, course, with_mnist=False):
         files["README.md"] = student_readme().encode()
     if with_mnist:
         files["data/mnist.npz"] = (ROOT / "data" / "mnist.npz").read_bytes()
-    DIST.mkdir(exist_ok=True)
-    target = DIST / f"{kind}.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{kind}.zip"
+    partial = out / f".{kind}.{os.getpid()}.zip"
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.external_attr = (0o755 if name in EXECUTABLE else 0o600 if name in PRIVATE else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
-    print(f"wrote {target.relative_to(ROOT)} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")
+    os.replace(partial, target)  # whole or not at all
+    print(f"wrote {target} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")
     return target
 
 
@@ -88,6 +91,7 @@ def main(argv=None):
     parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--with-mnist", action="store_true",
                         help="include data/mnist.npz (for Gradescope images built without internet)")
+    parser.add_argument("--out", type=Path, default=DIST, help="folder for the zip (default: dist)")
     parser.add_argument("--force", action="store_true",
                         help="build the Gradescope zip even if the reference may not finish within the course's timeout")
     args = parser.parse_args(argv)
@@ -98,7 +102,7 @@ def main(argv=None):
         return 2
     if args.kind == "autograder" and not fits(course) and not args.force:
         return 2
-    build(args.kind, course, args.with_mnist)
+    build(args.kind, course, args.with_mnist, args.out)
     return 0
 
 
