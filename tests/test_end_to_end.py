@@ -19,27 +19,31 @@ pytestmark = pytest.mark.slow  # each test runs the grader
 PY = sys.executable
 
 
-def test_reference_scores_full_marks_through_gradescope_entry_point():
-    """The built dist/autograder.zip, unpacked in a Gradescope-like /autograder tree,
-    graded by run_autograder: every point of the rubric (all stages, real training)."""
+def test_a_correct_submission_scores_full_marks_through_gradescope_entry_point():
+    """The built autograder.zip, unpacked in a Gradescope-like /autograder tree, graded by
+    run_autograder: every point of the rubric (all stages, real training). The submission is
+    tests/submissions/handout_style, every TODO written independently of the reference in the
+    original handout's forms (Flatten-first encoder, no Reshape, functional encoder with Dropout,
+    x.shape[0], a tensor returned by train_vae): one full training serves both checks."""
     # Like Gradescope's /autograder: readable by the unprivileged user (pytest's tmp_path is not).
     root = Path(tempfile.mkdtemp(prefix="gradescope-"))
     os.chmod(root, 0o755)
     try:
         subprocess.run([PY, "tools/package.py", "autograder", "--out", str(root)], cwd=ROOT, check=True,
                        capture_output=True)
-        check_reference_in(root / "autograder", root / "autograder.zip")
+        check_full_marks_in(root / "autograder", root / "autograder.zip", ROOT / "tests" / "submissions" / "handout_style")
     finally:
         shutil.rmtree(root)
 
 
-def check_reference_in(root, built):
+def check_full_marks_in(root, built, submission):
+    """Unpack `built` under `root` as Gradescope does, submit `submission`, expect 100."""
     with zipfile.ZipFile(built) as archive:
         archive.extractall(root / "source")
     (root / "source" / "data" / "mnist.npz").symlink_to(settings.MNIST_NPZ)  # setup.sh bakes it in
     (root / "submission" / "hw6" / "code").mkdir(parents=True)  # students zip a parent folder
     for name in ("vae.py", "assignment.py"):
-        (root / "submission" / "hw6" / "code" / name).write_text((ROOT / "solution" / name).read_text())
+        (root / "submission" / "hw6" / "code" / name).write_text((submission / name).read_text())
     os.chmod(root / "source" / "run_autograder", 0o755)
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], capture_output=True, text=True,
                           env={**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": PY,
@@ -51,6 +55,14 @@ def check_reference_in(root, built):
     assert results["score"] == sum(POINTS.values()) == 100
     if sandboxed():
         assert "student code ran as the unprivileged user" in results["output"]
+
+
+def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submission, grade_it):
+    """The reference, graded on every stage but the 20-epoch CVAE (which `make calibrate` and
+    `make bench` grade over several seeds): parts 1-5 and the VAE trained end to end."""
+    stages = [s for s in ALL_STAGES if s != "e2e_cvae"]
+    results, scores = grade_it(submission(), stages)
+    assert scores == full(*stages), results["tests"]
 
 
 def test_untouched_stencil_scores_zero_with_not_implemented_messages(tmp_path):

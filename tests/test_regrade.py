@@ -2,6 +2,7 @@
 empty upload never stops the batch; a changed course changes exactly the right rows."""
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,9 +15,6 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import regrade  # noqa: E402
-
-pytestmark = pytest.mark.slow  # grades a small class
-
 
 def solution(replace=()):
     files = {name: (ROOT / "solution" / name).read_text() for name in ("vae.py", "assignment.py")}
@@ -64,6 +62,7 @@ def read_csv(out):
         return {row["submission"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow  # grades a small class
 def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp_path):
     export, out, course = make_export(tmp_path), tmp_path / "out", tmp_path / "course.toml"
     course.write_text(COURSE)
@@ -110,3 +109,52 @@ def test_a_malformed_export_is_one_clear_line(tmp_path):
     done = subprocess.run([sys.executable, "tools/regrade.py", str(folder), "--out", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "line" in done.stderr
+
+
+def test_a_grader_that_fails_is_named_as_the_graders_fault(tmp_path, monkeypatch):
+    """A grader that dies before writing results gives no points, says it was the grader's
+    fault with its last line of error, and keeps its log; the batch exits 1 naming it."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho 'RuntimeError: boom' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(regrade.sys, "executable", str(fake))
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE)
+    folder = tmp_path / "export" / "submission_1"
+    folder.mkdir(parents=True)
+    (folder.parent / "submission_metadata.yml").write_text(yaml.safe_dump(
+        {"submission_1": {":submitters": [{":name": "A"}], ":score": 25.0}}))
+    out = tmp_path / "out"
+    assert regrade.main([str(folder.parent), "--out", str(out), "--course", str(course), "--jobs", "1"]) == 1
+    results = json.loads((out / "submission_1" / "results.json").read_text())
+    assert results["score"] == 0 and all(e["score"] == 0 for e in results["tests"])
+    said = results["tests"][0]["output"]
+    assert "GRADER ERROR, not the student's" in said and "code 3" in said and "RuntimeError: boom" in said
+    assert "RuntimeError: boom" in (out / "submission_1" / "grader.log").read_text()
+
+
+def test_a_terminated_regrade_ends_its_gradings(tmp_path):
+    """`kill` (SIGTERM) stops the regrade like Ctrl-C: no grading goes on without it."""
+    fake = tmp_path / "python"  # a grading that would run for ever, and says where it runs
+    fake.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 600\n")
+    fake.chmod(0o755)
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE)
+    export = tmp_path / "export"
+    (export / "submission_1").mkdir(parents=True)
+    (export / "submission_metadata.yml").write_text(yaml.safe_dump({"submission_1": {":score": 1.0}}))
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import regrade; "
+            f"regrade.sys.executable = {str(fake)!r}; "
+            f"sys.exit(regrade.main([{str(export)!r}, '--out', {str(tmp_path / 'out')!r}, '--course', {str(course)!r}]))")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip():
+            break
+        time.sleep(0.05)
+    grading = int((tmp_path / "pid").read_text())
+    process.terminate()
+    assert process.wait(timeout=30) == 130
+    assert "stopped: 0 graded this time" in process.stdout.read()
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(grading, 0)

@@ -8,7 +8,8 @@ submission is graded with the same grader and course file as run_autograder (`py
 autograder`, its own work folders and processes), JOBS at a time. Results go to
 OUT/<submission>/results.json; a rerun skips those already there unless --force, and Ctrl-C
 keeps every finished one. Nothing aborts the batch: a grading that crashes or overruns gets
-a results.json saying so. As results come in, OUT holds:
+a results.json saying so (a grader that fails, as opposed to a submission, is named at the end,
+with exit code 1; its messages are in OUT/<submission>/grader.log). As results come in, OUT holds:
 
     summary.csv     one row per submission: names, new total, Gradescope's total, each test
     tests.md        per test: how many lost points, and the most common first line of message
@@ -22,6 +23,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +41,7 @@ from autograder.course import CourseError, load  # noqa: E402
 
 METADATA = "submission_metadata.yml"
 GB = 2**30
+GRADER_ERROR = "GRADER ERROR"
 MEMORY_PER_JOB = 2.5 * GB  # a grading's processes: measured peak about 1.6 GB (student + measuring)
 
 
@@ -103,6 +106,14 @@ def read_metadata(folder):
     return submissions
 
 
+def output_of(path):
+    """The top-level output text of a results.json ('' if unreadable)."""
+    try:
+        return str(json.loads(path.read_text()).get("output", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def finished(path):
     try:
         return isinstance(json.loads(path.read_text()).get("tests"), list)
@@ -110,26 +121,36 @@ def finished(path):
         return False
 
 
-def overrun(course, minutes):
-    """results.json for a grading stopped by the regrade's own time limit."""
-    entries = [results_module.test_entry(test, 0.0, f"The regrade stopped this grading after {minutes:.0f} minutes "
-                                         "(more than the course's limits allow); no points.")
-               for part in course.parts for test in course.tests[part.NAME]]
-    return results_module.build(entries, minutes * 60, "stopped by tools/regrade.py")
+def no_points(course, seconds, why):
+    """results.json giving every test 0 points with the message `why` (a grading that did not finish)."""
+    entries = [results_module.test_entry(test, 0.0, why) for part in course.parts for test in course.tests[part.NAME]]
+    return results_module.build(entries, seconds, f"tools/regrade.py: {why}")
+
+
+def last_line(log):
+    """The last non-empty line of the grader's log (its error), or ''."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
 
 
 def grade_one(submission, course, out, running, stop):
-    """Grade one submission into OUT/<id>/results.json (atomically) and return the seconds taken."""
+    """Grade one submission into OUT/<id>/results.json (atomically) and return the seconds taken.
+    The grader's own messages go to OUT/<id>/grader.log."""
     target = out / submission["id"] / "results.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    log = target.parent / "grader.log"
     limits = course.limits
     cap = (limits.unit_timeout * len(course.parts) + limits.training_budget + limits.measure_timeout + 600)
     folder = submission["folder"] if submission["folder"].is_dir() else out / "empty"
     folder.mkdir(exist_ok=True)
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "autograder", "--course", str(course.path), "--submission",
-                                str(folder), "--results", str(target), "--quiet"], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with open(log, "wb") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "autograder", "--course", str(course.path), "--submission",
+                                    str(folder), "--results", str(target), "--quiet"], cwd=ROOT,
+                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     running.add(process)
     try:
         while process.poll() is None:
@@ -140,13 +161,17 @@ def grade_one(submission, course, out, running, stop):
             if time.monotonic() - start > cap:
                 process.kill()
                 process.wait()
-                results_module.write(overrun(course, cap / 60), target)
+                results_module.write(no_points(course, cap, f"The regrade stopped this grading after {cap / 60:.0f} "
+                                               "minutes (more than the course's limits allow); no points."), target)
                 break
             time.sleep(0.2)
     finally:
         running.discard(process)
-    if not finished(target):  # the grader always writes one; if it could not, say so
-        results_module.write(overrun(course, (time.monotonic() - start) / 60), target)
+    if not finished(target):  # the grader always writes one; if it could not, that is the grader's fault
+        why = last_line(log) or "no message"
+        results_module.write(no_points(course, time.monotonic() - start,
+                                       f"{GRADER_ERROR}, not the student's: the grader exited (code {process.returncode}) "
+                                       f"without results: {why}. Fix it and rerun with --force; log: {log}"), target)
     return time.monotonic() - start
 
 
@@ -212,7 +237,22 @@ def progress(done, total, started):
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} graded{eta}"
 
 
+def interrupt(signum, frame):
+    """SIGTERM or SIGHUP (a closed terminal, `kill`): stop as Ctrl-C does, ending every grading."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    signals = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {number: signal.signal(number, interrupt) for number in signals}
+    try:
+        return regrade(argv)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def regrade(argv):
     parser = argparse.ArgumentParser(description="Regrade every submission of a Gradescope export.")
     parser.add_argument("export", help="Gradescope's Export Submissions zip, or its unpacked folder")
     parser.add_argument("--jobs", type=int, default=None, help="gradings at once (default: what cores and memory allow)")
@@ -252,6 +292,12 @@ def main(argv=None):
     rows, changed = summarise(submissions, args.out, course)
     print(f"done: {len(rows)} submissions in {args.out}/summary.csv; {len(changed)} totals differ from "
           f"Gradescope's (changed.md); per test: tests.md; histogram.png")
+    failed = [s["id"] for s in submissions if GRADER_ERROR in output_of(args.out / s["id"] / "results.json")]
+    if failed:
+        print(f"warning: the grader itself failed on {len(failed)} submission(s), which got no points: "
+              f"{', '.join(failed[:10])}{' ...' if len(failed) > 10 else ''}. Read their grader.log, fix the cause "
+              "and rerun with --force.", file=sys.stderr)
+        return 1
     return 0
 
 
