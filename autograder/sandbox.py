@@ -422,7 +422,10 @@ def tree_rss_mb(process):
 def watch(process, timeout, memory_mb):
     """Wait for `process`, enforcing the limits. Returns (status, peak RSS in MB)."""
     deadline = time.monotonic() + timeout
-    handle = psutil.Process(process.pid)
+    try:
+        handle = psutil.Process(process.pid)
+    except psutil.NoSuchProcess:  # it has already ended and been reaped
+        return "ok", 0.0
     peak = 0.0
     while process.poll() is None:
         rss = tree_rss_mb(handle)

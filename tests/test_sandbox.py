@@ -3,6 +3,8 @@ strings are made safe, links are ignored, NaN is no points, root never runs stud
 unsandboxed, and a part that stopped early keeps what was measured."""
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from autograder import grade as grade_module, results, sandbox
 from autograder.locate import locate
 from autograder.settings import Limits
-from conftest import ROOT, TESTS
+from conftest import ROOT, TESTS, full
 
 
 def test_a_decompression_bomb_is_not_loaded(tmp_path):
@@ -123,3 +125,25 @@ def test_the_student_process_word_is_only_taken_for_what_it_reports():
     built = stage("build", "ok", {"facts": ["not", "a", "dict"], "errors": 7, "exported": "x", "complete": True})
     run = grade_module.PartRun("vae", built, stage("measure", "ok", {"results": {"forward": "yes"}}), {})
     assert run.problem("forward") and run.fact_problem("attributes")
+
+
+def test_watching_a_process_that_already_ended_is_no_error():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # ended and reaped: its pid is gone
+    assert sandbox.watch(process, 5, 100) == ("ok", 0.0)
+
+
+@pytest.mark.slow
+def test_a_measuring_process_that_died_waiting_is_replaced(submission, grade_it, monkeypatch):
+    """The measuring process starts early and waits for its jobs; if it dies meanwhile (the
+    system's OOM killer, say), measuring starts afresh and the part keeps its points."""
+    start = sandbox.Sandbox.start_measuring
+
+    def start_then_die(box):
+        start(box)
+        box.waiting.process.kill()
+        box.waiting.process.wait()
+
+    monkeypatch.setattr(sandbox.Sandbox, "start_measuring", start_then_die)
+    results, scores = grade_it(submission(), ["reparameterize"])
+    assert scores == full("reparameterize"), results["tests"]
