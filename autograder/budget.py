@@ -41,13 +41,18 @@ def cgroup_quota():
     return None
 
 
+def cores():
+    """The cores this process may run on (its CPU affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def available_cpus():
     """(CPUs this process can use, how that was found)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = cores()
     quota = cgroup_quota()
-    if quota is not None and quota < cores:
-        return quota, f"cgroup quota {quota:g} of {cores} cores"
-    return float(cores), f"{cores} cores"
+    if quota is not None and quota < count:
+        return quota, f"cgroup quota {quota:g} of {count} cores"
+    return float(count), f"{count} cores"
 
 
 @dataclass

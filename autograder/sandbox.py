@@ -464,9 +464,7 @@ class Sandbox:
     def close(self):
         if self.waiting is not None:  # a measuring process that was never given jobs
             waiting, self.waiting = self.waiting, None
-            waiting.process.kill()
-            waiting.process.wait()
-            waiting.collector.join(timeout=5)
+            self.finish(waiting, 0)
         for uid in self.slot.ids:
             kill_user(uid)
             remove_files_of(uid)

@@ -37,6 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import results as results_module  # noqa: E402
+from autograder.budget import cores  # noqa: E402
 from autograder.course import CourseError, load  # noqa: E402
 
 METADATA = "submission_metadata.yml"
@@ -51,8 +52,7 @@ class ExportError(Exception):
 
 def default_jobs():
     """As many gradings at once as the cores and the memory allow (at least 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, int(psutil.virtual_memory().available // MEMORY_PER_JOB)))
+    return max(1, min(cores(), int(psutil.virtual_memory().available // MEMORY_PER_JOB)))
 
 
 def unpack(export, out):
@@ -106,19 +106,13 @@ def read_metadata(folder):
     return submissions
 
 
-def output_of(path):
-    """The top-level output text of a results.json ('' if unreadable)."""
-    try:
-        return str(json.loads(path.read_text()).get("output", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
 def finished(path):
+    """The results.json at `path` as a dict if a grading finished it (it has a list of tests), else None."""
     try:
-        return isinstance(json.loads(path.read_text()).get("tests"), list)
-    except (OSError, ValueError, AttributeError):
-        return False
+        graded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return graded if isinstance(graded, dict) and isinstance(graded.get("tests"), list) else None
 
 
 def no_points(course, seconds, why):
@@ -181,10 +175,9 @@ def summarise(submissions, out, course):
     names = {t.number: t.name for part in course.parts for t in course.tests[part.NAME]}
     rows, lost, messages, changed = [], collections.Counter(), collections.defaultdict(collections.Counter), []
     for s in submissions:
-        path = out / s["id"] / "results.json"
-        if not finished(path):
+        graded = finished(out / s["id"] / "results.json")
+        if graded is None:
             continue
-        graded = json.loads(path.read_text())
         scores = {e["number"]: e for e in graded["tests"]}
         total = round(graded.get("score", 0.0), 2)
         old = s["gradescope"]
@@ -292,7 +285,8 @@ def regrade(argv):
     rows, changed = summarise(submissions, args.out, course)
     print(f"done: {len(rows)} submissions in {args.out}/summary.csv; {len(changed)} totals differ from "
           f"Gradescope's (changed.md); per test: tests.md; histogram.png")
-    failed = [s["id"] for s in submissions if GRADER_ERROR in output_of(args.out / s["id"] / "results.json")]
+    failed = [s["id"] for s in submissions
+              if GRADER_ERROR in str((finished(args.out / s["id"] / "results.json") or {}).get("output", ""))]
     if failed:
         print(f"warning: the grader itself failed on {len(failed)} submission(s), which got no points: "
               f"{', '.join(failed[:10])}{' ...' if len(failed) > 10 else ''}. Read their grader.log, fix the cause "
