@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-IMAGE_SIZE = 28 * 28
+from . import settings
 
 
 class Fail(Exception):
@@ -67,7 +67,7 @@ def images(run, name, key, n, what=None):
     value = array(run, name, key, None, what)
     what = what or key
     if value.shape != (n, 1, 28, 28):
-        if value.ndim < 2 or value.shape[0] != n or value.size != n * IMAGE_SIZE:
+        if value.ndim < 2 or value.shape[0] != n or value.size != n * settings.IMAGE_SIZE:
             raise Fail(f"{what} has shape {list(value.shape)}, expected {[n, 1, 28, 28]}")
         note = f"{what} came as {list(value.shape)} and was read as [{n}, 1, 28, 28]"
         if note not in NOTES:
@@ -116,7 +116,7 @@ def neg_elbo(x_hat, x, mu, logvar):
     return float(np.mean(bce(x_hat, x) + kl(mu, logvar)))
 
 
-def one_hot(labels, classes=10):
+def one_hot(labels, classes=settings.NUM_CLASSES):
     """Integer labels [N] -> float32 one-hot [N, classes]."""
     return np.eye(classes, dtype=np.float32)[labels]
 
