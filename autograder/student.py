@@ -27,21 +27,11 @@ MAX_MESSAGE = 1500
 KERAS_WRAPPER = "Exception encountered when calling "
 
 
-def set_threads(tf):
-    """As many TensorFlow threads per operation as the CPUs the grading really has (a container
-    may show 64 cores and allow one), set before any operation runs."""
-    threads = int(os.environ.get("GRADER_THREADS", "0"))
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
-
-
 def import_submission(files):
-    """Import TensorFlow (seeded), then the student's modules named by `files` (vae.py ->
-    modules.vae), in order."""
+    """Import TensorFlow (seeded; child.py has set its threads), then the student's modules
+    named by `files` (vae.py -> modules.vae), in order."""
     import tensorflow as tf
 
-    set_threads(tf)
     tf.keras.utils.set_random_seed(settings.SEED)
     modules = SimpleNamespace(tf=tf)
     for name in files:
