@@ -83,7 +83,8 @@ def measure(parts, workdir):
         folder = workdir / "parts" / part.NAME
         inputs = load_inputs(folder)
         exported = json.loads((folder / "exported.json").read_text())
-        endpoints = measuring.Endpoints(tf, folder / "artifacts", exported, folder / "tmp")
+        endpoints = measuring.Endpoints(tf, folder / "artifacts", exported, folder / "tmp",
+                                        getattr(part, "DRAWS", ()))
         report, arrays = {"results": {}, "complete": False}, {}
         for results, arrays in measuring.run(part.MEASURES, endpoints, inputs):
             report["results"] = results

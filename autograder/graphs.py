@@ -6,6 +6,12 @@ TensorFlow 2 needs to load it (the object graph, the functions it can reach, the
 variables' values), and refused unless every operation in those functions is on the
 allow-list below: math, neural-network, random, variable and control-flow operations.
 Nothing that reads or writes files, runs Python or talks to the system can be loaded.
+
+Each endpoint is loaded on its own, and an endpoint that has no reason to draw random
+numbers (an encoder, a decoder, a loss) must be a pure function of its inputs: none of
+the STATEFUL operations below (variable writes, random generators and their state, new
+variables) may be reachable from it, so no value can pass from one call to the next.
+Endpoints that sample (reparameterize, call) may draw, on their own loaded copy only.
 """
 import shutil
 from pathlib import Path
@@ -43,6 +49,15 @@ StatelessRandomGetKeyCounter StatelessRandomGetKeyCounterAlg StatelessRandomGetA
 RngReadAndSkip RngSkip StatefulStandardNormalV2 StatefulUniform StatefulUniformInt StatefulTruncatedNormal
 StringFormat AsString PrintV2
 """.split())
+# What can carry a value from one call to the next: writing a variable, a generator's state
+# (tf.random.Generator, and Keras' seed generators through the writes), a random kernel's
+# hidden state (it advances with every draw, by an amount the graph can choose).
+WRITES = frozenset("AssignVariableOp AssignAddVariableOp AssignSubVariableOp".split())
+STATEFUL = WRITES | frozenset("""
+RngReadAndSkip RngSkip StatefulStandardNormalV2 StatefulUniform StatefulUniformInt StatefulTruncatedNormal
+RandomStandardNormal RandomUniform RandomUniformInt TruncatedNormal Multinomial
+""".split())
+ANYWHERE_REFUSED = frozenset({"VarHandleOp"})  # a variable made inside a function is shared by name across loads
 PRINT_STREAMS = {b"", b"stderr", b"stdout", b"log(info)", b"log(warning)", b"log(error)"}  # b"": the default (stderr), stripped on saving
 
 
@@ -77,9 +92,46 @@ def roots(object_graph):
     return names
 
 
-def clean_copy(source, target):
+def reachable_from(library, names):
+    """The functions of `library` that `names` reach (themselves included)."""
+    reachable, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in library and name not in reachable:
+            reachable.add(name)
+            todo.extend(called_functions(library[name]))
+    return reachable
+
+
+def endpoint_functions(object_graph, endpoint):
+    """The concrete functions of the root object's attribute `endpoint`. Raises Refused."""
+    for child in object_graph.nodes[0].children:
+        if child.local_name == endpoint:
+            node = object_graph.nodes[child.node_id]
+            if node.WhichOneof("kind") == "function":
+                return list(node.function.concrete_functions)
+    raise Refused(f"the exported graph has no function '{endpoint}'")
+
+
+def refused_operations(functions, stateless):
+    """The operations of `functions` (FunctionDefs) that may not run; with `stateless`, the
+    ones that could keep a value between calls too."""
+    refused = set()
+    for function in functions:
+        for node in function.node_def:
+            if node.op in ANYWHERE_REFUSED or node.op not in ALLOWED_OPS:
+                refused.add(node.op)
+            elif stateless and node.op in STATEFUL:
+                refused.add(node.op)
+            elif node.op == "PrintV2" and node.attr["output_stream"].s not in PRINT_STREAMS:
+                refused.add("PrintV2 to a file")
+    return refused
+
+
+def clean_copy(source, target, endpoint=None, draws=False):
     """Copy the SavedModel folder `source` to `target`, keeping only the functions that its
-    objects can reach, after checking every operation in them. Raises Refused."""
+    objects can reach, after checking every operation in them; with `endpoint`, that
+    endpoint must exist and, unless it `draws` random numbers, be stateless. Raises Refused."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     source, target = Path(source), Path(target)
@@ -95,24 +147,19 @@ def clean_copy(source, target):
         raise Refused("the exported graph has an unexpected layout")
     meta = model.meta_graphs[0]
     library = {f.signature.name: f for f in meta.graph_def.library.function}
-    reachable, todo = set(), list(roots(meta.object_graph_def))
-    while todo:
-        name = todo.pop()
-        if name in library and name not in reachable:
-            reachable.add(name)
-            todo.extend(called_functions(library[name]))
-    refused = set()
-    for name in reachable:
-        for node in library[name].node_def:
-            if node.op in library:
-                continue
-            if node.op not in ALLOWED_OPS:
-                refused.add(node.op)
-            elif node.op == "PrintV2" and node.attr["output_stream"].s not in PRINT_STREAMS:
-                refused.add("PrintV2 to a file")
+    reachable = reachable_from(library, roots(meta.object_graph_def))
+    called = lambda names: [library[name] for name in names]  # noqa: E731
+    refused = {op for op in refused_operations(called(reachable), False) if op not in library}
     if refused:
         raise Refused(f"your code uses operations the grader does not run: {', '.join(sorted(refused))}. "
                       "Use TensorFlow math and Keras layers only (no file access, no tf.py_function)")
+    if endpoint is not None:
+        own = reachable_from(library, endpoint_functions(meta.object_graph_def, endpoint))
+        refused = {op for op in refused_operations(called(own), not draws) if op not in library}
+        if refused:
+            raise Refused(f"'{endpoint}' keeps state between calls ({', '.join(sorted(refused))}): it must "
+                          "compute its outputs from its inputs alone (no random numbers, no variable "
+                          "updates). Random draws belong in reparameterize.")
     kept = [library[name] for name in sorted(reachable)]
     del meta.graph_def.library.function[:]
     meta.graph_def.library.function.extend(kept)
@@ -141,11 +188,33 @@ def clean_copy(source, target):
             shutil.copyfile(path, target / name / path.name)
 
 
-def load(source, target):
+def source_lines(folder):
+    """{node name: (file, line, function)}: where in the student's files (a path with a
+    /submission/ folder) each operation of the SavedModel at `folder` was made, from the
+    debug information saved with it ({} if there is none)."""
+    from tensorflow.core.framework import graph_debug_info_pb2
+
+    path = Path(folder) / "debug" / "saved_model_debug_info.pb"
+    try:
+        info = graph_debug_info_pb2.GraphDebugInfo.FromString(path.read_bytes())
+    except Exception:  # noqa: BLE001 - no or malformed debug information: no lines
+        return {}
+    traces = {name: list(info.traces_by_id[k].file_line_cols) + [info.frames_by_id[f] for f in info.traces_by_id[k].frame_id]
+              for name, k in info.name_to_trace_id.items() if k in info.traces_by_id}
+    traces.update({name: list(trace.file_line_cols) for name, trace in info.traces.items()})
+    lines = {}
+    for name, frames in traces.items():
+        own = [f for f in frames if f.file_index < len(info.files) and "/submission/" in info.files[f.file_index]]
+        if own:
+            lines.setdefault(name.split("@")[0], (Path(info.files[own[-1].file_index]).name, own[-1].line, own[-1].func))
+    return lines
+
+
+def load(source, target, endpoint=None, draws=False):
     """The loaded SavedModel at `source`, after clean_copy() into `target`. Raises Refused."""
     import tensorflow as tf
 
-    clean_copy(source, target)
+    clean_copy(source, target, endpoint, draws)
     try:
         return tf.saved_model.load(str(target))
     except Exception as error:  # noqa: BLE001

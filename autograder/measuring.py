@@ -6,8 +6,6 @@ has checked every operation in them. A part's measurements are plain functions
 (endpoints, inputs) -> {key: value}; what they return goes to the judge as data.
 """
 import re
-from pathlib import Path
-
 import numpy as np
 
 from autograder import graphs
@@ -33,22 +31,27 @@ def to_numpy(value):
 class Endpoints:
     """The student's exported functions. `endpoints.call(x)` runs the graph named call on
     numpy inputs and returns numpy outputs; `endpoints.function("call")` gives the raw
-    TensorFlow function (for gradients). One that was not exported raises Missing."""
+    TensorFlow function (for gradients). One that was not exported raises Missing.
 
-    def __init__(self, tf, artifacts, exported, scratch):
+    Every endpoint is loaded from its own copy of the SavedModel, so endpoints share no
+    variables; only those named in `draws` may draw random numbers (and so hold a
+    generator's state between their own calls); every other one must be stateless."""
+
+    def __init__(self, tf, artifacts, exported, scratch, draws=()):
         self.tf, self.artifacts, self.exported, self.scratch = tf, artifacts, exported, scratch
-        self.loaded = {}
+        self.draws, self.loaded, self.lines = frozenset(draws), {}, {}
 
     def function(self, name):
         artifact = self.exported.get(name)
-        if not isinstance(artifact, str) or not artifact.isidentifier():
+        if not isinstance(artifact, str) or not artifact.isidentifier() or not name.isidentifier():
             raise Missing(name)
-        if artifact not in self.loaded:
+        if name not in self.loaded:
             try:
-                self.loaded[artifact] = graphs.load(self.artifacts / artifact, self.scratch / artifact)
+                self.loaded[name] = graphs.load(self.artifacts / artifact, self.scratch / name, name, name in self.draws)
+                self.lines.update(graphs.source_lines(self.scratch / name))
             except graphs.Refused as refusal:
-                self.loaded[artifact] = refusal
-        loaded = self.loaded[artifact]
+                self.loaded[name] = refusal
+        loaded = self.loaded[name]
         if isinstance(loaded, graphs.Refused):
             raise Missing(name, str(loaded))
         function = getattr(loaded, name, None)
@@ -66,6 +69,10 @@ class Endpoints:
             raise AttributeError(name)
         function = self.function(name)
         tf = self.tf
+        outputs = tf.nest.flatten(function.concrete_functions[0].structured_outputs)
+        if not all(getattr(output, "shape", None) is not None and output.shape.is_fully_defined() for output in outputs):
+            raise Missing(name, f"the shape of what '{name}' returns depends on the values of its inputs; for "
+                                "inputs of a fixed shape it must return outputs of a fixed shape")
         return lambda *args: to_numpy(function(*(tf.constant(np.asarray(a, np.float32)) for a in args)))
 
 
@@ -80,7 +87,8 @@ def run(measures, endpoints, inputs):
         except Missing as missing:
             results[name] = {"ok": False, "missing": missing.endpoint, "reason": missing.reason}
         except Exception as error:  # noqa: BLE001 - a graph that fails at run time is data for the judge
-            results[name] = {"ok": False, "error": f"While {doing}: {type(error).__name__}: {first_lines(error)}"}
+            results[name] = {"ok": False, "error": f"While {doing}: {type(error).__name__}: "
+                                                   f"{first_lines(error, endpoints.lines)}"}
         else:
             scalars = {}
             for key, value in values.items():
@@ -92,17 +100,34 @@ def run(measures, endpoints, inputs):
         yield results, arrays
 
 
-SOURCE = re.compile(r'File "([^"]*/submission/[^"]+)", line (\d+), in (\S+)')
+NODE = re.compile(r"(?:Detected at node|\{\{node) '?([^\s'}]+)")
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+ASSERTION = re.compile(r"assert|condition .* did not hold", re.IGNORECASE)
 
 
-def first_lines(error, lines=8):
-    """TensorFlow's run-time errors are long: their reason, then where the failing operation was
-    made in the student's file (saved with the graph as debug information), then the start."""
+def made_at(node, lines):
+    """(file, line, function) where operation `node` (or the scope around it) was made, or None."""
+    while node:
+        for name, where in lines.items():
+            if name == node or name.startswith(node + "/"):
+                return where
+        node = node.rpartition("/")[0]
+    return None
+
+
+def first_lines(error, lines=None):
+    """A run-time error of the student's graph, for the student: its reason, and where the
+    failing operation was made in the student's file (`lines`: graphs.source_lines()). The
+    graph ran on the judge's secret inputs, so no value may reach the message: numbers are
+    masked, an assertion's data is left out."""
     text = str(error).strip()
     reasons = [line.strip() for line in text.splitlines()
                if line.strip() and not line.startswith((" ", "\t")) and not line.strip().startswith(("[[", "File "))
                and line.strip() not in ("Graph execution error:",) and not line.startswith("Detected at node")]
-    spots = SOURCE.findall(text)
-    where = f" [{Path(spots[-1][0]).name}:{spots[-1][1]} in {spots[-1][2]}]" if spots else ""
-    head = (reasons[-1] if reasons else "") + where
-    return (head + "\n" + "\n".join(text.splitlines()[:lines]))[:1500]
+    reason = reasons[-1] if reasons else "the graph failed"
+    if ASSERTION.search(reason):
+        reason = "an assertion in your code failed (its data is not shown: it came from the judge's inputs)"
+    node = NODE.search(text)
+    spot = made_at(node[1], lines or {}) if node else None
+    where = f" [{spot[0]}:{spot[1]} in {spot[2]}]" if spot else ""
+    return NUMBER.sub("#", reason[:300]) + where

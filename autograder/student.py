@@ -153,7 +153,12 @@ class Exporter:
             self.report["errors"][name] = reason
             return False
         tf = self.tf
-        function = tf.function(fn, input_signature=[tf.TensorSpec(s, tf.float32) for s in shapes])
+
+        def scoped(*args):  # Keras names a layer's scope after the layer: '__enc' is fine only below a root
+            with tf.name_scope("endpoint"):
+                return fn(*args)
+
+        function = tf.function(scoped, input_signature=[tf.TensorSpec(s, tf.float32) for s in shapes])
         try:
             function.get_concrete_function()
         except (Exception, SystemExit) as error:  # noqa: BLE001 - sys.exit() costs only this endpoint
@@ -185,6 +190,7 @@ class Exporter:
         module.captured_variables = captured
         final = self.workdir / "artifacts" / artifact
         partial = final.with_name(f".{artifact}.partial")
+        renamed = valid_names(captured)
         try:
             tf.saved_model.save(module, str(partial), options=tf.saved_model.SaveOptions(save_debug_info=True))
             partial.rename(final)
@@ -192,6 +198,9 @@ class Exporter:
             for name in functions:
                 self.fail(name, f"saving your traced functions ({', '.join(functions)})", error)
             return
+        finally:
+            for variable, name in renamed:
+                variable._handle_name = name
         self.report["exported"].update({name: artifact for name in functions})
         self.flush()
 
@@ -201,6 +210,22 @@ class Exporter:
         os.replace(self.workdir / "arrays.tmp.npz", self.workdir / "arrays.npz")
         (self.workdir / "report.tmp").write_text(json.dumps(self.report))
         os.replace(self.workdir / "report.tmp", self.workdir / "report.json")
+
+
+ROOT_SCOPE = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")  # TensorFlow's rule for a graph's first scope
+
+
+def valid_names(variables):
+    """Saving re-creates each variable under its name as a root scope, which TensorFlow refuses
+    for names Keras accepts ('__enc/kernel'): prefix those for the save. Returns [(variable,
+    its own name)] to put back afterwards."""
+    renamed = []
+    for variable in variables:
+        name = getattr(variable, "_handle_name", None)
+        if isinstance(name, str) and not ROOT_SCOPE.match(name.split(":")[0]):
+            renamed.append((variable, name))
+            variable._handle_name = "v" + name
+    return renamed
 
 
 class FormRecorder:

@@ -7,7 +7,7 @@ wrong shape."""
 import numpy as np
 import pytest
 
-from autograder import kit, settings
+from autograder import distort, kit, settings
 from autograder.grade import PartRun, run_check
 from autograder.parts import BY_NAME, e2e_cvae, e2e_vae, loss, models, reparameterize, train_vae
 from autograder.sandbox import StageRun
@@ -87,13 +87,15 @@ def fake_train_vae(i):
     return values, facts
 
 
-def fake_end_to_end(i):
-    """A perfect reconstruction (the loss is then the images' own entropy, about 60)."""
+def fake_end_to_end(i, blur=0.9, offset=0.02):
+    """What a trained model measures: its reconstructions blurred copies of the judge's
+    images (a loss of about 125)."""
     n = len(i["eps"])
-    x = i["x_test"][:, None] / 255.0
-    shuffled = np.clip(x, 1e-3, 1 - 1e-3)[i["order"]]
-    zeros = np.zeros((n, settings.LATENT_SIZE))
-    return ({"evaluate": {"mu": zeros, "logvar": zeros, "x_hat_shuffled": shuffled}},
+    x = distort.smooth(i["x_eval"].astype(np.float64), blur)[:, None]
+    shuffled = np.clip(x, offset, 1 - offset)[i["order"]]
+    rng = np.random.default_rng(3)
+    mu, logvar = rng.normal(0, 1.5, (n, settings.LATENT_SIZE)), rng.normal(-3, 0.3, (n, settings.LATENT_SIZE))
+    return ({"evaluate": {"mu": mu, "logvar": logvar, "x_hat_shuffled": shuffled}},
             {"train": {"reported": [110.0 * 469] * 5, "num_batches": 469}})
 
 
@@ -195,20 +197,66 @@ def test_the_end_to_end_loss_is_the_judges_own(cases):
     blurry = dict(values, evaluate={**values["evaluate"], "x_hat_shuffled": np.full_like(
         values["evaluate"]["x_hat_shuffled"], 0.5)})
     fraction, message = graded(e2e_vae, blurry, facts, inputs)["6.1"]
-    assert fraction == 0 and "must be below 120" in message
+    assert fraction == 0 and f"must be below {settings.LOSS_THRESHOLD:.0f}" in message
 
 
-@pytest.mark.parametrize("kind, expect", [("constant", "barely vary with z"), ("copies", "near-copies")])
-def test_generated_digits_must_vary_and_be_new(kind, expect):
+def lookup(i, registered=False, split="x_test"):
+    """A model that has an MNIST split stored: it returns the nearest stored image (blurred to
+    hedge), or, `registered`, the judge's image itself (as if it undid each rotation)."""
+    with np.load(settings.MNIST_NPZ) as mnist:
+        originals = mnist[split] / 255.0
+    flat = originals.reshape(len(originals), -1)
+    nearest = [int(np.argmin(((flat - row) ** 2).sum(1))) for row in i["x_eval"].reshape(len(i["x_eval"]), -1)]
+    source = originals[nearest]
+    if registered:
+        source = i["x_eval"].astype(np.float64)
+    x_hat = np.clip(distort.smooth(source, 1.0 if not registered else 0.5), 1e-3, 1 - 1e-3)[:, None]
+    n = len(x_hat)
+    mu = np.zeros((n, settings.LATENT_SIZE))
+    logvar = np.zeros((n, settings.LATENT_SIZE))
+    logvar[:, 0] = -23.0  # the index carried in z: about 11 nats of KL
+    return mu, logvar, x_hat
+
+
+@pytest.mark.parametrize("registered, split, expect", [(False, "x_test", "unchanged MNIST images"),
+                                                       (False, "x_train", "unchanged MNIST images"),
+                                                       (True, "x_test", "which no model")])
+def test_a_model_that_has_mnist_stored_earns_nothing(registered, split, expect, cases):
+    inputs, values, facts = cases["e2e_vae"]
+    mu, logvar, x_hat = lookup(inputs, registered, split)
+    stored = {"evaluate": {"mu": mu, "logvar": logvar, "x_hat_shuffled": x_hat[inputs["order"]]}}
+    fraction, message = graded(e2e_vae, stored, facts, inputs)["6.1"]
+    assert fraction == 0 and expect in message, message
+
+
+def final_measurement(i, drawn, reconstruction=None):
+    """The 'final' measurement of 6.3: a trained model's reconstructions (or `reconstruction`)
+    and the `drawn` digits, decoded together in the judge's mixed order."""
+    values, _ = fake_end_to_end(i)
+    evaluate = values["evaluate"]
+    x_hat = np.empty_like(evaluate["x_hat_shuffled"])
+    x_hat[i["order"]] = evaluate["x_hat_shuffled"]
+    if reconstruction is not None:
+        x_hat = reconstruction
+    rows = np.concatenate([x_hat.reshape(len(x_hat), -1), drawn.reshape(len(drawn), -1)])
+    return {"final": {"mu": evaluate["mu"], "logvar": evaluate["logvar"], "x_hat_shuffled": rows[i["mixed"]]}}
+
+
+@pytest.mark.parametrize("kind, expect", [("constant", "barely vary with z"), ("copies", "near-copies"),
+                                          ("not the decoder", "must be the trained CVAE's")])
+def test_generated_digits_must_vary_be_new_and_come_from_the_trained_decoder(kind, expect):
     inputs = fake_inputs(e2e_cvae)
-    labels = inputs["gen_labels"]
     with np.load(settings.MNIST_NPZ) as mnist:
         bank = mnist["x_train"][:2000] / 255.0
+    reconstruction = None
     if kind == "constant":
         drawn = np.repeat(bank[:10], 100, 0)[:, None]
-    else:
+    elif kind == "copies":
         drawn = np.roll(bank[:1000], (2, -1), (1, 2))[:, None]
-    results, arrays = flatten({"generate": {"images": drawn}})
+    else:  # blends of two training digits: a generator that does not reconstruct anything
+        drawn = (0.5 * bank[:1000] + 0.5 * bank[1000:])[:, None]
+        reconstruction = np.full((len(inputs["x_eval"]), 1, 28, 28), 0.2)
+    results, arrays = flatten(final_measurement(inputs, drawn, reconstruction))
     fraction, message = run_check(e2e_cvae.TESTS[1], run_of(e2e_cvae, inputs, results, arrays))
     assert fraction == 0 and expect in message, message
 

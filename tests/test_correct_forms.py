@@ -43,6 +43,21 @@ FORMS = {
          ("    def call(self, x, c):", "    def call(self, x, c, training=False):"),
          ("hidden = self.encoder(tf.concat([flat, c], axis=1))",
           "hidden = self.encoder(tf.concat([flat, c], axis=1), training=training)")], []),
+    "layers and models named with leading underscores, as Keras allows": (
+        ("vae", "cvae"),
+        [("    model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Dense(hidden, activation=\"relu\") for _ in range(2)]\n    )\n",
+          "    model.encoder = tf.keras.Sequential(\n        [tf.keras.layers.Dense(hidden, activation=\"relu\", name=f\"__enc{k}\") "
+          "for k in range(2)], name=\"__encoder\"\n    )\n"),
+         ("    model.mu_layer = tf.keras.layers.Dense(latent_size)", "    model.mu_layer = tf.keras.layers.Dense(latent_size, name=\"_mu\")")],
+        []),
+    "reparameterize draws with keras.random.normal (a Keras seed generator)": (
+        ("reparameterize", "vae"),
+        [("    eps = tf.random.normal(tf.shape(mu))", "    eps = tf.keras.random.normal(tf.shape(mu))")], []),
+    "reparameterize draws from a tf.random.Generator": (
+        ("reparameterize", "vae"),
+        [("    eps = tf.random.normal(tf.shape(mu))", "    eps = GENERATOR.normal(tf.shape(mu))"),
+         ("def reparameterize(mu, logvar):", "GENERATOR = tf.random.Generator.from_seed(7)\n\n\ndef reparameterize(mu, logvar):")],
+        []),
     "train_vae returns a 0-d tensor": (
         ("train_vae",), [],
         [("total_loss += float(_train_step(model, images, labels, is_cvae))",

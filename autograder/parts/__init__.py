@@ -8,6 +8,8 @@ its part (see README.md, "Adding a part"):
     MEASURES             [(name, what it does, measure(endpoints, inputs) -> {key: value})]
                          run by the measuring process on the exported graphs
     TESTS                [kit.Test(number, name, points, check)], judged on those values
+    DRAWS                the endpoints that may draw random numbers (every other one must be
+                         stateless: graphs.py)
     TRAINING_SHARE       for parts that train: their share of the training budget
 """
 from importlib import import_module

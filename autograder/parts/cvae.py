@@ -14,6 +14,7 @@ def build(s, ex, given):
 
 
 inputs = models.inputs
+DRAWS = models.DRAWS
 
 
 def decoder_c(e, i):

@@ -2,15 +2,20 @@
 student's train_vae on the MNIST training split, then scored by the judge.
 
 The student's process sees only the training split. It exports the trained encoder path
-and decoder; the measuring process runs them on MNIST test images the judge picked, with
-the judge's own noise, decoding in a shuffled order, and the judge computes the loss.
+and decoder; the measuring process runs them on test images the judge picked, with the
+judge's own noise, decoding in a shuffled order, and the judge computes the loss. The
+test split is public, so the scored images are changed by a secret transformation
+(distort.py) first; a few unchanged ones, mixed in, show whether the model has seen the
+public images (memorised()). For the CVAE, the model trained on to GENERATION_EPOCHS is
+scored the same way, and the digits it draws come from that same decoder, in the same
+shuffled calls: a generator that is not a working decoder of this VAE cannot pass.
 """
 import time
 
 import numpy as np
 
 from ..kit import Fail, array, fact, images, neg_elbo, one_hot
-from .. import settings
+from .. import distort, settings
 from . import models
 
 CHUNK = 500  # images per call of the exported encoder and decoder
@@ -69,10 +74,11 @@ def build(s, ex, conditional, given):
     if conditional:
         ex.run("train_more", f"training on to {settings.GENERATION_EPOCHS} epochs",
                lambda: train(settings.GENERATION_EPOCHS), ["train"])
-        rows = settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES
-        ex.endpoint("generate", lambda z: model.decoder(z), [(rows, code)],
+        ex.endpoint("encode_final", models.encode_fn(model), [(CHUNK,) + form],
+                    f"exporting the encoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
+        ex.endpoint("decode_final", lambda z: model.decoder(z), [(CHUNK, code)],
                     f"exporting the decoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
-        ex.save("generator")
+        ex.save("final")
 
 
 def returned_number(value):
@@ -83,64 +89,109 @@ def returned_number(value):
 
 
 def inputs(rng, conditional):
-    """The judge's secret test images (a random subset of the MNIST test split), noise and
-    decoding order, and for the CVAE the codes it generates from."""
+    """The judge's secret images: EVAL_IMAGES test images changed by distort(), then
+    CLEAN_IMAGES unchanged ones, half from the test split and half from the training split
+    (x_eval, in that order), their labels, noise and decoding order; for the CVAE also the
+    codes it generates from, the noise of the final scoring and the order in which its
+    reconstructions and generations are decoded together."""
+    changed, clean = settings.EVAL_IMAGES, settings.CLEAN_IMAGES
     with np.load(settings.MNIST_NPZ) as mnist:
-        pick = np.sort(rng.choice(len(mnist["y_test"]), settings.EVAL_IMAGES, replace=False))
-        out = {"x_test": mnist["x_test"][pick], "y_test": mnist["y_test"][pick]}
-    n, z = settings.EVAL_IMAGES, settings.LATENT_SIZE
-    out.update(eps=rng.normal(size=(n, z)).astype(np.float32), order=rng.permutation(n))
+        test = rng.choice(len(mnist["y_test"]), changed + clean // 2, replace=False)
+        train = rng.choice(len(mnist["y_train"]), clean - clean // 2, replace=False)
+        x = np.concatenate([mnist["x_test"][test], mnist["x_train"][train]])
+        y = np.concatenate([mnist["y_test"][test], mnist["y_train"][train]])
+    x_eval = np.concatenate([distort.distort(x[:changed], rng), x[changed:] / np.float32(255.0)]).astype(np.float32)
+    n, z = changed + clean, settings.LATENT_SIZE
+    out = {"x_eval": x_eval, "y_eval": y, "changed": np.array(changed),
+           "eps": rng.normal(size=(n, z)).astype(np.float32), "order": rng.permutation(n)}
     if conditional:
         per = settings.SAMPLES_PER_CLASS
         out["gen_labels"] = np.repeat(np.arange(settings.NUM_CLASSES), per)
         out["gen_z"] = rng.normal(size=(per * settings.NUM_CLASSES, z)).astype(np.float32)
+        out["eps_final"] = rng.normal(size=(n, z)).astype(np.float32)
+        out["mixed"] = rng.permutation(n + len(out["gen_z"]))
     return out
 
 
+def scored(e, i, conditional, suffix, eps, order, extra=None):
+    """Encode the judge's images with encode{suffix}, sample z with the judge's `eps`, then
+    decode the codes (and the `extra` codes after them) with decode{suffix} in the judge's
+    shuffled `order`, CHUNK rows a call (so a decoder cannot echo back what the encoder saw)."""
+    x = i["x_eval"].reshape(len(i["x_eval"]), -1)
+    c = one_hot(i["y_eval"]) if conditional else None
+    encode, decode = getattr(e, f"encode{suffix}"), getattr(e, f"decode{suffix}")
+    stats = [encode(models.encoder_input(e, f"encode{suffix}", x[s:s + CHUNK], None if c is None else c[s:s + CHUNK]))
+             for s in range(0, len(x), CHUNK)]
+    mu = np.concatenate([m for m, _ in stats]).astype(np.float64)
+    logvar = np.concatenate([v for _, v in stats]).astype(np.float64)
+    z = mu + np.exp(0.5 * logvar) * eps
+    code = np.concatenate([z, c], 1) if conditional else z
+    if extra is not None:
+        code = np.concatenate([code, extra])
+    decoded = [np.asarray(decode(code[order[s:s + CHUNK]])) for s in range(0, len(order), CHUNK)]
+    return {"mu": mu, "logvar": logvar, "x_hat_shuffled": np.concatenate(decoded)}
+
+
 def evaluate(conditional):
-    """Encode the judge's test images, sample z with the judge's eps, and decode in the
-    judge's shuffled order (so a decoder cannot echo back what the encoder just saw)."""
-    def measure(e, i):
-        x = i["x_test"].reshape(len(i["x_test"]), -1).astype(np.float32) / 255.0
-        c = one_hot(i["y_test"]) if conditional else None
-        stats = [e.encode(models.encoder_input(e, "encode", x[s:s + CHUNK], None if c is None else c[s:s + CHUNK]))
-                 for s in range(0, len(x), CHUNK)]
-        mu = np.concatenate([m for m, _ in stats]).astype(np.float64)
-        logvar = np.concatenate([v for _, v in stats]).astype(np.float64)
-        z = mu + np.exp(0.5 * logvar) * i["eps"]
-        code = np.concatenate([z, c], 1) if conditional else z
-        order = i["order"]
-        decoded = [np.asarray(e.decode(code[order[s:s + CHUNK]])) for s in range(0, len(order), CHUNK)]
-        return {"mu": mu, "logvar": logvar, "x_hat_shuffled": np.concatenate(decoded)}
-    return measure
+    """The measurement of the model trained EPOCHS epochs (6.1, 6.2)."""
+    return lambda e, i: scored(e, i, conditional, "", i["eps"], i["order"])
 
 
-def generate(e, i):
-    return {"images": e.generate(np.concatenate([i["gen_z"], one_hot(i["gen_labels"])], 1))}
+def final(e, i):
+    """The CVAE trained GENERATION_EPOCHS epochs: its reconstructions and its generated digits
+    (decoder(concat([z, one_hot(digit)]))), decoded together in one shuffled order (6.3)."""
+    generating = np.concatenate([i["gen_z"], one_hot(i["gen_labels"])], 1)
+    return scored(e, i, True, "_final", i["eps_final"], i["mixed"], generating)
 
 
-def judged_loss(run, i):
-    """The trained model's mean loss per image on the judge's test images, computed here."""
-    n = len(i["eps"])
-    mu = array(run, "evaluate", "mu", (n, settings.LATENT_SIZE))
-    logvar = array(run, "evaluate", "logvar", (n, settings.LATENT_SIZE))
-    shuffled = images(run, "evaluate", "x_hat_shuffled", n, "decoder's output")
-    x_hat = np.empty_like(shuffled)
-    x_hat[i["order"]] = shuffled
-    x = i["x_test"][:, None].astype(np.float64) / 255.0
-    return neg_elbo(x_hat, x, mu, logvar)
+def decoded(run, name, order):
+    """The decoder's outputs of measurement `name` put back in the judge's order: [rows, 784]."""
+    shuffled = images(run, name, "x_hat_shuffled", len(order), "decoder's output")
+    out = np.empty_like(shuffled)
+    out[order] = shuffled
+    return out
+
+
+def losses(run, i, name, order):
+    """(mean loss per image on the changed test images, on the unchanged ones) of measurement
+    `name`, computed here from its mu, logvar and decoded images."""
+    n, changed = len(i["x_eval"]), int(i["changed"])
+    mu = array(run, name, "mu", (n, settings.LATENT_SIZE))
+    logvar = array(run, name, "logvar", (n, settings.LATENT_SIZE))
+    x_hat = decoded(run, name, order)[:n]
+    x = i["x_eval"][:, None].astype(np.float64)
+    return (neg_elbo(x_hat[:changed], x[:changed], mu[:changed], logvar[:changed]),
+            neg_elbo(x_hat[changed:], x[changed:], mu[changed:], logvar[changed:]))
+
+
+def memorised(changed, clean, epochs):
+    """Fail when the losses show a model that has MNIST images stored (the test split is
+    public, the training split is the student's): one far better on unchanged images than on
+    the changed ones, or better on the changed ones than any model trained `epochs` epochs
+    gets (settings, calibrated)."""
+    floor = settings.LOSS_FLOOR if epochs <= settings.EPOCHS else settings.FINAL_LOSS_FLOOR
+    if changed - clean > settings.MAX_CLEAN_GAP:
+        raise Fail(f"your model's loss is {clean:.1f} on {settings.CLEAN_IMAGES} unchanged MNIST images but "
+                   f"{changed:.1f} on the judge's changed test images: trained models differ by at most "
+                   f"{settings.MAX_CLEAN_GAP:.0f}, a model that has MNIST images stored does not. No points.")
+    if changed < floor:
+        raise Fail(f"your model's loss on the judge's changed test images is {changed:.1f}, below {floor:.0f}, which no "
+                   f"model of this homework reaches after {epochs} epochs of training: it cannot come from the "
+                   "training. No points.")
 
 
 def check_loss(run, i, model):
     report = fact(run, "train")
     reported = report.get("reported") or []
     batches = report.get("num_batches") or 1
-    loss = judged_loss(run, i)
+    loss, clean = losses(run, i, "evaluate", i["order"])
+    memorised(loss, clean, settings.EPOCHS)
     own = reported[settings.EPOCHS - 1] if len(reported) >= settings.EPOCHS else None
     said = f" (train_vae's own epoch {settings.EPOCHS}: {own / batches:.1f})" if own is not None and np.isfinite(own) else ""
     if loss < settings.LOSS_THRESHOLD:
-        return 1.0, f"loss per image {loss:.1f} < {settings.LOSS_THRESHOLD:.0f}{said}"
-    message = (f"after {settings.EPOCHS} epochs your {model}'s loss per image on {len(i['eps'])} test images "
+        return 1.0, (f"loss per image {loss:.1f} < {settings.LOSS_THRESHOLD:.0f} on the judge's changed test images "
+                     f"({clean:.1f} on unchanged ones){said}")
+    message = (f"after {settings.EPOCHS} epochs your {model}'s loss per image on {settings.EVAL_IMAGES} test images "
                f"is {loss:.1f}; it must be below {settings.LOSS_THRESHOLD:.0f}{said}")
     fraction = (settings.LOSS_ZERO - loss) / (settings.LOSS_ZERO - settings.LOSS_THRESHOLD)
     if not fraction > 0:

@@ -15,6 +15,7 @@ ATTRIBUTES = ("encoder", "mu_layer", "logvar_layer", "decoder")
 N = 16  # batch of the shape checks
 REPEATED, REPEATS = 8, 1024  # call() sampled this often per image (3.2, 4.2)
 IMAGE = (1, 28, 28)
+DRAWS = ("call", "call7", "call_rep")  # call() samples z; every other endpoint must be stateless
 
 
 def describe_call(conditional, n=N):

@@ -6,6 +6,7 @@ from ..kit import Fail, Test, array, close, probe
 NAME = "reparameterize"
 FILES = ("vae.py",)
 BIG, SMALL = (20000, 6), (64, 6)  # 20,000 samples per column for the statistics; 64 x 6 otherwise
+DRAWS = ("big", "small")  # the endpoints that may draw random numbers (measuring.Endpoints)
 
 
 def build(s, ex, given):

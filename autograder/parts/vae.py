@@ -10,5 +10,6 @@ def build(s, ex, given):
 
 
 inputs = models.inputs
+DRAWS = models.DRAWS
 MEASURES = models.measures(False)
 TESTS = models.tests("3", "VAE", False, (3, 5, 4, 3))
