@@ -9,14 +9,18 @@ The judge (this process) never imports student code or TensorFlow. As root, a gr
 gets its own pair of user ids (one for student code, one for measuring; no other grading
 uses them at the same time), so nothing one process leaves behind can read or touch
 another's files. Each process starts in its own folder, without network when the system
-allows it, under limits: wall-clock time, resident memory of its process tree (polled),
-output kept (head and tail), file size and process count. When it ends, every process of
-its user id is killed (kill(-1) as that user, which nothing forked can outrun) and its
-files in the shared temporary folders are removed. Without root (a student's own machine)
-the processes run as the grader's user and are killed through the process tree.
+allows it (a network namespace), and on Linux with a seccomp filter that refuses every
+socket but a local (AF_UNIX) one, under limits: wall-clock time, memory (polled: the
+process tree, every other process of its user id, that user's SysV shared memory and
+files in /dev/shm), disk (its folder and the shared temporary folders), output kept (head
+and tail), file size and process count. When it ends, every process of its user id is
+killed (kill(-1) as that user, which nothing forked can outrun), its SysV IPC objects and
+its files in the shared temporary folders are removed. Without root (a student's own
+machine) the processes run as the grader's user and are killed through the process tree.
 
 Whatever a process leaves is read defensively: regular files only, no links followed,
-never a read that could block, bounded sizes, no pickles, no decompression bombs.
+never a read that could block, bounded sizes, no pickles, no decompression bombs. The
+judge's own copies of what a process exported are private (0700 folders, 0600 files).
 """
 import ctypes
 import io
@@ -39,6 +43,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+try:  # libseccomp through its ctypes binding: Linux only, and the library may be missing
+    import pyseccomp
+except (ImportError, OSError, AttributeError):
+    pyseccomp = None
+
 from . import settings
 from .results import clean_text
 
@@ -52,6 +61,9 @@ UID_BASE, UID_SLOTS = 62000, 500  # grading k uses uids UID_BASE + 2k (student) 
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 NPROC_LIMIT = 2048  # threads count too: TensorFlow starts a few per core
 CLONE_NEWNET = 0x40000000
+SCAN_SECONDS = 0.5  # how often the user's other processes, shared memory and disk are counted
+SYSV_IPC = {"shm": 0, "sem": 1, "msg": 2}  # /proc/sysvipc/<kind> -> which *ctl call removes it
+IPC_RMID = 0
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; locate() skips links
 WINDOWS_NEEDS = ("SYSTEMROOT", "WINDIR", "TEMP", "TMP", "USERPROFILE", "LOCALAPPDATA", "APPDATA")
 PROGRESS_LINE = re.compile(r"^" + re.escape(settings.PROGRESS) + r".*\n?", re.MULTILINE)
@@ -84,7 +96,9 @@ class StageRun:
             "timeout": f"This part ran out of time ({self.seconds:.0f} s) and was stopped. "
                        "Look for an infinite loop or a very slow operation.",
             "memory": f"This part used more than the memory limit ({self.peak_rss_mb:.0f} MB "
-                      "resident) and was stopped (out of memory).",
+                      "resident, counting every process it started and its shared memory) and was stopped "
+                      "(out of memory).",
+            "disk": "This part wrote more than the disk limit and was stopped.",
             "crashed": "Your code ended the grading process before it finished (a crash, "
                        "sys.exit, os._exit or a signal). The output below shows its last words.",
         }.get(self.status, "")
@@ -177,12 +191,13 @@ def read_arrays(path):
 
 def copy_tree(source, target, owner=None):
     """Copy the regular files and folders under `source` to `target` (links, FIFOs and
-    devices are skipped) within MAX_ARTIFACT_BYTES and MAX_ARTIFACT_FILES. Returns False
-    when the limits were exceeded (the copy is then incomplete)."""
+    devices are skipped) within MAX_ARTIFACT_BYTES and MAX_ARTIFACT_FILES, private to the
+    copier (folders 0700, files 0600; `owner` gets them). Returns False when the limits were
+    exceeded (the copy is then incomplete)."""
     budget = {"bytes": MAX_ARTIFACT_BYTES, "files": MAX_ARTIFACT_FILES}
 
     def walk(src, dst, depth):
-        os.mkdir(dst, 0o755)
+        os.mkdir(dst, 0o700)
         if owner:
             os.chown(dst, *owner)
         try:
@@ -202,7 +217,7 @@ def copy_tree(source, target, owner=None):
                     continue
                 budget["bytes"] -= len(data)
                 path = os.path.join(dst, entry.name)
-                with open(path, "xb") as out:
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600), "wb") as out:
                     out.write(data)
                 if owner:
                     os.chown(path, *owner)
@@ -263,8 +278,7 @@ class Slot:
                 continue
             self.ids, self.lock = ids, fd
             for uid in ids:  # a grading that was killed may have left processes or files behind
-                kill_user(uid)
-                remove_files_of(uid)
+                clean_up(uid)
             return
         raise RuntimeError("no free sandbox user ids (too many gradings at once)")
 
@@ -303,14 +317,52 @@ def can_cut_network():
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
-def as_user(uid, cut_network):
-    """preexec_fn: leave the network (while still root), then become `uid` for good."""
+def refuse_sockets():
+    """In a new process, before it runs anything: no_new_privs, then a seccomp filter under
+    which socket() and socketpair() fail (EACCES) for every family but AF_UNIX, and io_uring
+    (which can open sockets without socket()) is unavailable. Inherited by every child."""
+    import errno
+    import socket
+
+    rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    for call in ("socket", "socketpair"):
+        rules.add_rule(pyseccomp.ERRNO(errno.EACCES), call, pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+    rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "io_uring_setup")
+    rules.load()
+
+
+@lru_cache(maxsize=None)
+def can_refuse_sockets():
+    """Whether a seccomp filter can be loaded here (Linux with libseccomp): tried in a fork."""
+    if pyseccomp is None or not sys.platform.startswith("linux"):
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            refuse_sockets()
+            import socket
+
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except PermissionError:
+            os._exit(0)  # refused: the filter works
+        except BaseException:  # noqa: BLE001 - anything else: it does not
+            os._exit(1)
+        os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+def as_user(uid, cut_network, seccomp):
+    """preexec_fn: leave the network (while still root), become `uid` for good (unless None),
+    then refuse sockets (seccomp)."""
     def switch():
         if cut_network:
             ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        if seccomp:
+            refuse_sockets()
     return switch
 
 
@@ -385,6 +437,32 @@ def spared(process, spare):
         return False
 
 
+def clean_up(uid):
+    """End everything of `uid`: its processes, SysV IPC objects and temporary files."""
+    kill_user(uid)
+    remove_ipc_of(uid)
+    remove_files_of(uid)
+
+
+def readable_copies():
+    """Copies of MNIST (with its test split) outside the grader that every user can read: the
+    mirror folder, Keras' cache, Debian's dataset package."""
+    places = [Path(os.environ.get("MNIST_MIRROR", "/nonexistent")) / "mnist.npz",
+              Path.home() / ".keras" / "datasets" / "mnist.npz", Path("/usr/share/datasets/mnist")]
+    return [str(place) for place in places if world_readable(place)]
+
+
+def world_readable(path):
+    """Can any user read `path` (its mode and every folder above it, ignoring ACLs)?"""
+    try:
+        path = Path(path).resolve()
+        if not path.exists() or not path.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+    except OSError:
+        return False
+
+
 def remove_files_of(uid):
     """Delete what `uid` left in the shared temporary folders."""
     for folder in SHARED_TEMP:
@@ -404,14 +482,66 @@ def remove_files_of(uid):
                 pass
 
 
-def tree_rss_mb(process):
-    """Resident memory of `process` and all its descendants, in MB."""
-    try:
-        procs = [process] + process.children(recursive=True)
-    except psutil.Error:
-        return 0.0
+def sysv_objects(uid):
+    """[(kind, id, bytes)] of the SysV IPC objects (shared memory, semaphores, message queues)
+    owned by `uid` (Linux; [] elsewhere)."""
+    found = []
+    for kind in SYSV_IPC:
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except OSError:
+            continue
+        header = lines[0].split() if lines else []
+        for line in lines[1:]:
+            row = dict(zip(header, line.split()))
+            try:
+                if int(row["uid"]) == uid:
+                    found.append((kind, int(row.get("shmid") or row.get("semid") or row["msqid"]),
+                                  int(row.get("size", row.get("cbytes", 0)))))
+            except (KeyError, ValueError):
+                pass
+    return found
+
+
+def remove_ipc_of(uid):
+    """Remove every SysV IPC object of `uid` (as root): shared memory outlives its processes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    calls = {"shm": libc.shmctl, "sem": lambda k, cmd, _: libc.semctl(k, 0, cmd, None), "msg": libc.msgctl}
+    for kind, ident, _ in sysv_objects(uid):
+        calls[kind](ident, IPC_RMID, None)
+
+
+def files_bytes(folders, uid=None, most=50_000):
+    """Bytes of the regular files under `folders` (of owner `uid`, if given); never follows
+    links. More than `most` entries count as infinitely many bytes (a flood of files)."""
+    total, seen = 0, 0
+    todo = [str(f) for f in folders]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        seen += len(entries)
+        if seen > most:
+            return float("inf")
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if uid is not None and info.st_uid != uid:
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    todo.append(entry.path)
+                elif stat.S_ISREG(info.st_mode):
+                    total += info.st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def sum_rss_mb(processes):
+    """Resident memory of `processes`, in MB."""
     total = 0
-    for proc in procs:
+    for proc in processes:
         try:
             total += proc.memory_info().rss
         except psutil.Error:
@@ -419,8 +549,44 @@ def tree_rss_mb(process):
     return total / 2**20
 
 
-def watch(process, timeout, memory_mb):
-    """Wait for `process`, enforcing the limits. Returns (status, peak RSS in MB)."""
+class Usage:
+    """What one student or measuring process holds beyond its process tree, counted every
+    SCAN_SECONDS: the other processes of its user id (daemons that left the tree), that
+    user's SysV shared memory and /dev/shm files (memory), and disk in its folder and the
+    shared temporary folders."""
+
+    def __init__(self, uid, workdir, spare=None):
+        self.uid, self.workdir, self.spare = uid, workdir, spare
+        self.next, self.extra_mb, self.disk_mb = 0.0, 0.0, 0.0
+
+    def update(self, tree):
+        if time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + SCAN_SECONDS
+        extra, inside = 0, {p.pid for p in tree}
+        # escaped daemons: the user's other processes; without a user of its own, the judge's
+        # other descendants (it is their subreaper), the waiting measuring process aside
+        escaped = processes_of(self.uid) if self.uid is not None else [
+            p for p in psutil.Process().children(recursive=True) if not spared(p, self.spare)]
+        for process in escaped:
+            if process.pid not in inside and process.pid != self.spare:
+                try:
+                    extra += process.memory_info().rss
+                except psutil.Error:
+                    pass
+        if self.uid is not None:
+            extra += sum(size for kind, _, size in sysv_objects(self.uid) if kind == "shm")
+            extra += files_bytes(["/dev/shm"], self.uid)
+            shared = files_bytes([f for f in SHARED_TEMP if f != "/dev/shm"], self.uid)
+        else:
+            shared = 0
+        self.extra_mb = extra / 2**20
+        self.disk_mb = (files_bytes([self.workdir]) + shared) / 2**20 if self.workdir else 0.0
+
+
+def watch(process, timeout, memory_mb, usage=None, disk_mb=None):
+    """Wait for `process`, enforcing the limits. Returns (status, peak memory in MB): status
+    ok, timeout, memory or disk."""
     deadline = time.monotonic() + timeout
     try:
         handle = psutil.Process(process.pid)
@@ -428,7 +594,16 @@ def watch(process, timeout, memory_mb):
         return "ok", 0.0
     peak = 0.0
     while process.poll() is None:
-        rss = tree_rss_mb(handle)
+        try:
+            tree = [handle] + handle.children(recursive=True)
+        except psutil.Error:
+            tree = []
+        rss = sum_rss_mb(tree)
+        if usage is not None:
+            usage.update(tree)
+            rss += usage.extra_mb
+            if disk_mb is not None and usage.disk_mb > disk_mb:
+                return "disk", peak
         peak = max(peak, rss)
         if rss > memory_mb:
             return "memory", peak
@@ -453,21 +628,32 @@ class Sandbox:
             self.close()
             raise Unsandboxed()
         self.network_cut = self.sandboxed and can_cut_network()
+        self.seccomp = can_refuse_sockets()
 
     def describe(self):
-        if not self.sandboxed:
-            return "student code ran as the grader's own user (no unprivileged user available)"
-        return (f"student code ran as the unprivileged user {self.slot.ids[0]} and the measuring as "
-                f"{self.slot.ids[1]}, " + ("without network" if self.network_cut
-                                          else "with the network reachable (the system does not allow cutting it)"))
+        """Which walls were up, for the grading log (results.json's output)."""
+        who = (f"student code ran as the unprivileged user {self.slot.ids[0]} and the measuring as "
+               f"{self.slot.ids[1]}" if self.sandboxed else
+               "student code ran as the grader's own user (no unprivileged user available)")
+        walls = [("a network namespace" if self.network_cut else "no network namespace (the system does not "
+                  "allow one)"),
+                 ("seccomp refused every socket but AF_UNIX" if self.seccomp else
+                  "no seccomp filter (libseccomp or seccomp missing)")]
+        network = "network: " + ", ".join(walls) + (
+            "" if self.network_cut or self.seccomp else "; THE NETWORK WAS REACHABLE")
+        readable = readable_copies() if self.sandboxed else []
+        files = ("files: the judge's key, test split and classifier are private" + (
+            f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it holds MNIST's "
+            "test split; the scored images are changed by a secret transformation, so it does not help)"
+            if readable else ""))
+        return f"{who}; {network}; {files}"
 
     def close(self):
         if self.waiting is not None:  # a measuring process that was never given jobs
             waiting, self.waiting = self.waiting, None
             self.finish(waiting, 0)
         for uid in self.slot.ids:
-            kill_user(uid)
-            remove_files_of(uid)
+            clean_up(uid)
         shutil.rmtree(self.base, ignore_errors=True)
         self.slot.release()
 
@@ -581,11 +767,12 @@ class Sandbox:
 
     def spawn(self, kind, parts, workdir, cwd, uid, echo):
         """Start child.py `kind` for `parts` in `workdir`, as `uid`, its output collected."""
+        walls = uid is not None or self.seccomp
         process = subprocess.Popen(
             [sys.executable, "-I", str(CHILD), kind, parts, str(workdir), str(self.limits.memory_mb)],
             cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=as_user(uid, self.network_cut) if uid is not None else None)
+            preexec_fn=as_user(uid, self.network_cut and uid is not None, self.seccomp) if walls else None)
         collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
         collector.start()
         return Running(kind, process, collector, workdir, uid)
@@ -594,12 +781,13 @@ class Sandbox:
         """Watch a started process to its end within `timeout`, then kill every process of its
         user (or its process tree), sparing a measuring process that waits for its jobs."""
         start = time.monotonic()
-        status, peak = watch(running.process, timeout, self.limits.memory_mb)
+        spare = self.waiting.process.pid if self.waiting else None
+        usage = Usage(running.uid, running.workdir, spare)
+        status, peak = watch(running.process, timeout, self.limits.memory_mb, usage, self.limits.disk_mb)
         seconds = time.monotonic() - start
         if running.uid is not None:
-            kill_user(running.uid)
-            remove_files_of(running.uid)
-        kill_tree(running.process, spare=self.waiting.process.pid if self.waiting else None)
+            clean_up(running.uid)
+        kill_tree(running.process, spare=spare)
         running.process.wait()
         running.collector.join(timeout=5)
         return StageRun(running.kind, status, seconds, peak, running.collector.text())

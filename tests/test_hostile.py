@@ -383,8 +383,9 @@ import numpy as _np, os as _os
 
 
 def _test_images():
-    """The MNIST test split, if this process can find it (it should not)."""
-    for path in (_os.environ.get("MNIST_NPZ", ""), _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "mnist.npz")):
+    """The MNIST test split, if this process can find it: the judge's copy (it cannot), or a
+    copy every user can read (a mirror folder)."""
+    for path in MIRRORS + [_os.environ.get("MNIST_NPZ", ""), _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "mnist.npz")]:
         try:
             with _np.load(path) as data:
                 return data["x_test"].reshape(-1, 784).astype("float32") / 255.0
@@ -425,19 +426,39 @@ class VAE(tf.keras.Model):
 
 
 @needs_sandbox
-def test_a_lookup_model_cannot_find_the_test_images(submission, grade_it):
+@pytest.mark.parametrize("mirror", [False, True])
+def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, grade_it, tmp_path):
     """The encoder looks its input up among MNIST test images and stores the index; the
-    decoder returns that image. The student's process only has the training split."""
-    folder = submission(vae_extra=LOOKUP_ENCODER,
+    decoder returns that image. The student's process cannot read the judge's copy; a copy
+    that every user can read (the mirror folder) does not help either, since the scored test
+    images are changed, and the grading log names it."""
+    mirrors = []
+    if mirror:
+        public = Path(tempfile.mkdtemp(prefix="mirror-", dir="/tmp"))
+        os.chmod(public, 0o755)
+        shutil.copyfile(settings.MNIST_NPZ, public / "mnist.npz")
+        os.chmod(public / "mnist.npz", 0o644)
+        mirrors = [str(public / "mnist.npz")]
+    folder = submission(vae_extra=f"\nMIRRORS = {mirrors!r}\n" + LOOKUP_ENCODER,
                         assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
-    results, scores = grade_it(folder, ["e2e_vae"])
+    previous = os.environ.get("MNIST_MIRROR")
+    os.environ["MNIST_MIRROR"] = str(Path(mirrors[0]).parent) if mirror else "/nonexistent"
+    try:
+        results, scores = grade_it(folder, ["e2e_vae"])
+    finally:
+        os.environ.pop("MNIST_MIRROR") if previous is None else os.environ.update(MNIST_MIRROR=previous)
+        if mirror:
+            shutil.rmtree(Path(mirrors[0]).parent)
     assert scores == {"6.1": 0.0}, message(results, "6.1")
-    assert f"must be below {settings.LOSS_THRESHOLD:.0f}" in message(results, "6.1")
+    said = message(results, "6.1")
+    assert f"must be below {settings.LOSS_THRESHOLD:.0f}" in said or "unchanged MNIST images" in said, said
+    assert ("readable by every user" in results["output"]) == mirror, results["output"]
 
 
-# A CVAE whose decoder looks real training digits up (shifted by a pixel), or draws the class
-# mean, with a train_vae that does nothing. Generation must earn nothing however well the
-# classifier rates it.
+# A CVAE whose decoder looks real training digits up (shifted by a pixel), blends two of them,
+# or draws the class mean, with a train_vae that does nothing. Generation must earn nothing
+# however well the classifier rates it: the decoder that draws is also scored on the judge's
+# test images, in the same calls, and reconstructs nothing.
 LOOKUP_DECODER = '''
 import numpy as _np, os as _os
 
@@ -449,6 +470,8 @@ class _Bank:
         bank = _np.stack([x[y == k][:500].astype("float32") / 255.0 for k in range(10)])  # [10, 500, 28, 28]
         if mode == "mean":
             bank = _np.repeat(bank.mean(1, keepdims=True), 500, 1)
+        if mode == "blend":
+            bank = 0.5 * bank + 0.5 * _np.roll(bank, 1, axis=1)
         self.bank, self.latent_size = tf.constant(bank), latent_size
 
     def __call__(self, code):
@@ -465,10 +488,10 @@ class CVAE(CVAE):
 '''
 
 
-@pytest.mark.parametrize("mode, expect", [("copy", "near-copies"), ("mean", "barely vary with z")])
-def test_memorised_or_constant_samples_earn_no_generation_points(mode, expect, submission, grade_it):
+@pytest.mark.parametrize("mode", ["copy", "blend", "mean"])
+def test_memorised_blended_or_constant_samples_earn_no_generation_points(mode, submission, grade_it):
     folder = submission(vae_extra=f"\nMODE = {mode!r}\n" + LOOKUP_DECODER,
                         assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
     results, scores = grade_it(folder, ["e2e_cvae"])
     assert scores["6.3"] == 0.0
-    assert expect in message(results, "6.3"), message(results, "6.3")
+    assert "must be the trained CVAE's" in message(results, "6.3"), message(results, "6.3")

@@ -6,7 +6,9 @@ Each variant is the reference with another architecture a student might reasonab
 choose (hidden 256-512, 2-3 layers, ReLU or LeakyReLU), or a whole correct submission
 in another style. For every seed the grader runs the model parts (3.2/4.2's sampling
 ratio) and both training stages with GRADER_SEED set; the table gives each test's pass
-rate and the worst margin between the measured value and its threshold.
+rate and the worst margin between the measured value and its threshold ("gap": the loss
+on the changed test images minus the loss on unchanged ones, against MAX_CLEAN_GAP; "6.3
+final": the 30-epoch loss on the changed images, between FINAL_LOSS_FLOOR and the bar).
 """
 import argparse
 import json
@@ -31,10 +33,15 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
            "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of",
+           "6.1 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
+           "6.2 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
+           "6.3 final": r"after \d+ epochs: ([\d.]+) on the judge's changed",
            "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.LOSS_THRESHOLD - v, "6.2": lambda v: settings.LOSS_THRESHOLD - v,
+        "6.1 gap": lambda v: settings.MAX_CLEAN_GAP - v, "6.2 gap": lambda v: settings.MAX_CLEAN_GAP - v,
+        "6.3 final": lambda v: min(settings.LOSS_THRESHOLD - v, v - settings.FINAL_LOSS_FLOOR),
         "6.3": lambda v: v - 100 * settings.ACCURACY_BAR,
         "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
         "6.3 closest": None}  # the closest sample to a shifted MNIST image: shown, not a bar
@@ -65,7 +72,8 @@ def grade_once(folder, seed, results):
     for number, pattern in MEASURE.items():
         test = tests[number.split()[0]]
         found = re.search(pattern, test["output"])
-        row[number] = {"passed": test["score"] == test["max_score"], "value": float(found[1]) if found else None}
+        value = None if not found else float(found[1]) - float(found[2]) if number.endswith("gap") else float(found[1])
+        row[number] = {"passed": test["score"] == test["max_score"], "value": value}
     return row
 
 

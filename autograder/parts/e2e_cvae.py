@@ -31,11 +31,11 @@ def e2e_generation(run, i):
     """The digits the final decoder drew count only if that decoder, in the same calls, also
     reconstructs the judge's changed test images as a trained VAE does."""
     loss, clean = end_to_end.losses(run, i, "final", i["mixed"])
-    end_to_end.memorised(loss, clean, settings.GENERATION_EPOCHS)
     if not loss < settings.LOSS_THRESHOLD:
         raise Fail(f"the decoder that draws the digits must be the trained CVAE's: after {settings.GENERATION_EPOCHS} "
                    f"epochs its loss per image on the judge's test images is {loss:.1f}, not below "
                    f"{settings.LOSS_THRESHOLD:.0f}. No generation points.")
+    end_to_end.memorised(loss, clean, settings.GENERATION_EPOCHS)
     drawn = end_to_end.decoded(run, "final", i["mixed"])[len(i["x_eval"]):].reshape(-1, 1, 28, 28)
     in_unit_interval(drawn, "generated images")
     near, closest = genuine.check(drawn, i["gen_labels"], Fail)
