@@ -18,7 +18,7 @@ import numpy as np
 
 from . import kit, report, secret, settings
 from .course import load as load_course
-from .locate import describe_missing, locate
+from .locate import describe_missing, left_out, locate
 from .results import build, clean_text, table, test_entry, write
 from .budget import Budget
 from .sandbox import Sandbox, StageRun, Unsandboxed
@@ -236,7 +236,9 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
             found_entries, runs[part.NAME] = part_entries(part, course.tests[part.NAME], reason, selected,
                                                           built.get(part.NAME), measured.get(part.NAME), hidden, notes)
             entries += found_entries
-        output = problem or "\n\n".join(([box.describe(), budget.describe()] if box else []) + notes)
+        skipped = left_out(found, helpers)
+        output = problem or "\n\n".join(([box.describe(), budget.describe()] if box else []) + ([skipped] if skipped else [])
+                                         + notes)
     finally:
         if box is not None:
             box.close()

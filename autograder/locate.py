@@ -2,6 +2,9 @@
 from pathlib import Path
 
 IGNORED_PARTS = {"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints"}
+MAX_FILE_BYTES = 10_000_000  # one student file (a homework file is a few kB)
+MAX_HELPERS = 50  # helper modules beside the student's files
+MAX_TOTAL_BYTES = 20_000_000  # all the files a part gets
 
 
 def locate(submission, names):
@@ -10,8 +13,10 @@ def locate(submission, names):
 
     Returns (found, problems, helpers): found maps a name to its path when exactly one was
     found; problems maps every other name to why not ("no vae.py was found", "2 files named
-    vae.py were found (a/vae.py, b/vae.py)"); helpers are the other .py files beside the
-    found ones (modules a student may import). A missing folder is a problem for every name.
+    vae.py were found (a/vae.py, b/vae.py)", "vae.py is 1500 MB, more than 10 MB"); helpers
+    are the other .py files beside the found ones (modules a student may import), within
+    MAX_HELPERS and the sizes above (left_out() says which were not). A missing folder is a
+    problem for every name. Only sizes are read here, never contents.
     """
     submission = Path(submission)
     if not submission.is_dir():
@@ -26,16 +31,40 @@ def locate(submission, names):
     found, problems = {}, {}
     for name, paths in candidates.items():
         where = ", ".join(str(p.relative_to(submission)) for p in paths)
-        if len(paths) == 1:
+        if len(paths) == 1 and size(paths[0]) > MAX_FILE_BYTES:
+            problems[name] = f"{name} is {size(paths[0]) / 1e6:.0f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB allowed"
+        elif len(paths) == 1:
             found[name] = paths[0]
         elif not paths:
             problems[name] = f"no {name} was found"
         else:
             problems[name] = f"{len(paths)} files named {name} were found ({where})"
     folders = {path.parent for path in found.values()}
-    helpers = sorted(p for folder in folders for p in folder.glob("*.py")
-                     if p.name not in names and p.is_file() and not p.is_symlink())
+    beside = sorted(p for folder in folders for p in folder.glob("*.py")
+                    if p.name not in names and p.is_file() and not p.is_symlink())
+    helpers, total = [], sum(size(p) for p in found.values())
+    for path in beside:
+        if len(helpers) < MAX_HELPERS and size(path) <= MAX_FILE_BYTES and total + size(path) <= MAX_TOTAL_BYTES:
+            helpers.append(path)
+            total += size(path)
     return found, problems, helpers
+
+
+def size(path):
+    return path.stat().st_size
+
+
+def left_out(found, helpers):
+    """A sentence naming the .py files beside the student's files that the grader left out
+    (too many or too large), or ''."""
+    folders = {path.parent for path in found.values()}
+    names = {path.name for path in found.values()}
+    skipped = sorted(str(p.name) for folder in folders for p in folder.glob("*.py")
+                     if p.name not in names and p.is_file() and not p.is_symlink() and p not in helpers)
+    if not skipped:
+        return ""
+    return (f"left out of the grading (more than {MAX_HELPERS} helper modules, or over {MAX_FILE_BYTES / 1e6:.0f} MB "
+            f"each, {MAX_TOTAL_BYTES / 1e6:.0f} MB in all): {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else ""))
 
 
 def describe_missing(submission, needed, problems):

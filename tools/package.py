@@ -74,12 +74,17 @@ def build(kind, course, with_mnist=False, out=DIST):
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{kind}.zip"
     partial = out / f".{kind}.{os.getpid()}.zip"
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+    # The Gradescope zip holds the judge's key: readable by its owner only, from its first byte
+    # (a submission graded on the machine that built it runs as another user).
+    mode = 0o600 if kind == "autograder" else 0o644
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as raw, \
+            zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.external_attr = (0o755 if name in EXECUTABLE else 0o600 if name in PRIVATE else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
+    os.chmod(partial, mode)  # whatever the umask did
     os.replace(partial, target)  # whole or not at all
     print(f"wrote {target} ({len(files)} files, {target.stat().st_size / 1e6:.1f} MB)")
     return target

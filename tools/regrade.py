@@ -57,8 +57,10 @@ def default_jobs():
 
 def unpack(export, out):
     """The folder holding submission_metadata.yml: `export` itself, or the zip unpacked into
-    OUT/export (once)."""
+    OUT/export (once). OUT is made private first: it holds every student's code, names and
+    emails, and the submission being graded runs as another user."""
     export = Path(export)
+    os.chmod(out, 0o700)
     if export.is_file():
         target = out / "export"
         if not (target / ".unpacked").exists():
@@ -72,6 +74,10 @@ def unpack(export, out):
         export = target
     if not export.is_dir():
         raise ExportError(f"{export}: no such file or folder")
+    if not export.resolve().is_relative_to(Path(out).resolve()) and export.stat().st_mode & 0o007:
+        print(f"warning: {export} can be read by every user of this machine, so a submission being graded could "
+              f"read the others (and their names and emails): make it private (chmod -R go-rwx {export}) or pass "
+              "the export's zip, which is unpacked into a private folder.", file=sys.stderr)
     found = sorted(export.rglob(METADATA), key=lambda p: len(p.parts))
     if not found:
         raise ExportError(f"{export}: no {METADATA} (is this a Gradescope submissions export?)")
