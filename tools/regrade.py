@@ -74,10 +74,6 @@ def unpack(export, out):
         export = target
     if not export.is_dir():
         raise ExportError(f"{export}: no such file or folder")
-    if not export.resolve().is_relative_to(Path(out).resolve()) and export.stat().st_mode & 0o007:
-        print(f"warning: {export} can be read by every user of this machine, so a submission being graded could "
-              f"read the others (and their names and emails): make it private (chmod -R go-rwx {export}) or pass "
-              "the export's zip, which is unpacked into a private folder.", file=sys.stderr)
     found = sorted(export.rglob(METADATA), key=lambda p: len(p.parts))
     if not found:
         raise ExportError(f"{export}: no {METADATA} (is this a Gradescope submissions export?)")
@@ -262,10 +258,15 @@ def regrade(argv):
     try:
         course = load(args.course)
         args.out.mkdir(parents=True, exist_ok=True)
-        submissions = read_metadata(unpack(args.export, args.out))
+        folder = unpack(args.export, args.out)
+        submissions = read_metadata(folder)
     except (CourseError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if not folder.resolve().is_relative_to(args.out.resolve()) and folder.stat().st_mode & 0o007:
+        print(f"warning: {folder} can be read by every user of this machine, so a submission being graded could "
+              f"read the others (and their names and emails): make it private (chmod -R go-rwx {folder}) or pass "
+              "the export's zip, which is unpacked into a private folder.", file=sys.stderr)
     jobs = args.jobs or default_jobs()
     todo = [s for s in submissions if args.force or not finished(args.out / s["id"] / "results.json")]
     print(f"{len(submissions)} submissions, {len(submissions) - len(todo)} already graded, {len(todo)} to grade, "
