@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from . import settings
 from .course import CourseError, default_path, load
+from . import report
 from .grade import grade_safely, table
 
 
@@ -34,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, help="resident memory limit of one process")
     parser.add_argument("--hidden", default="", help="test numbers to mark after_due_date, e.g. 6.3")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
+    parser.add_argument("--as-student", action="store_true",
+                        help="print only what a student sees before the due date (the visible tests)")
     parser.add_argument("--allow-unsandboxed", action="store_true",
                         help="as root, run student code as root when no unprivileged user can run it "
                              "(only on a machine you trust; Gradescope never needs this)")
@@ -53,7 +56,10 @@ def main(argv=None):
     hidden = {n for n in args.hidden.split(",") if n}
     log = (lambda *a, **k: None) if args.quiet else print
     results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course)
-    print(table(results, details=args.results) if not args.quiet else f"TOTAL {results['score']:g}")
+    shown = report.visible(results, [])[0] if args.as_student else results
+    print(table(shown, details=args.results) if not args.quiet else f"TOTAL {shown['score']:g}")
+    if len(shown["tests"]) < len(results["tests"]):
+        print(f"({len(results['tests']) - len(shown['tests'])} test(s) are shown to students only after the due date)")
     print(f"results written to {args.results}")
     return 0
 

@@ -6,9 +6,11 @@ it never imports the student's code or TensorFlow, it draws every measuring inpu
 secret key, and it writes results.json only after every student process has been killed,
 from values the measuring processes computed and it checked itself.
 """
+import hashlib
 import json
 import os
 import re
+import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -186,6 +188,23 @@ def ensure_training_split():
     os.replace(partial, target)
 
 
+def stamp(course):
+    """Which grader graded: a hash of the grader's own files (the same in a clone and in the
+    Gradescope zip), the git commit where there is one, the course file's hash and the key's
+    fingerprint. Goes into results.json (extra_data) and summary.csv."""
+    h = hashlib.sha256()
+    for path in sorted(settings.PACKAGE.rglob("*.py")) + [settings.CLASSIFIER]:
+        if "__pycache__" not in path.parts:
+            h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        commit = subprocess.run(["git", "-C", str(settings.ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() if (settings.ROOT / ".git").exists() else ""
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"grader": h.hexdigest()[:12], "commit": commit, "course": course.path.name,
+            "course_sha256": hashlib.sha256(course.path.read_bytes()).hexdigest()[:12], "key": secret.fingerprint()}
+
+
 def grade(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,
           course=None):
     """Grade the submission folder and write results_path. Returns the results dict.
@@ -242,25 +261,36 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     finally:
         if box is not None:
             box.close()
-    results = build(entries, time.monotonic() - start, clean_text(output or "nothing was graded"))
+    stamped = stamp(course)
+    said = (f"graded by grader {stamped['grader']}" + (f" (commit {stamped['commit']})" if stamped["commit"] else "")
+            + f", course {stamped['course']} {stamped['course_sha256']}, key {stamped['key']}")
+    results = build(entries, time.monotonic() - start, clean_text(f"{said}\n\n{output or 'nothing was graded'}"))
+    results["extra_data"] = stamped
     add_pictures(results, {k: v for k, v in runs.items() if v is not None}, course, results_path, log)
     write(results, results_path)
     return results
 
 
 def add_pictures(results, runs, course, results_path, log):
-    """Write report.html beside results_path and, unless the course wants plain text, put the
-    pictures into results.json's overview (dropped if they would make it too large)."""
+    """Write report.html beside results_path (what a student sees before the due date: the
+    visible tests and their pictures) and report-staff.html (every test and picture), and,
+    unless the course wants plain text, put the visible tests' pictures into results.json's
+    overview, which Gradescope always shows (dropped if they would make it too large)."""
     try:
         pictures = report.figures(runs)
-        page = Path(results_path).with_name("report.html")
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(report.page(results, pictures, course.title), encoding="utf-8")
-        log(f"report with pictures: {page}", flush=True)
+        student, shown_pictures = report.visible(results, pictures)
+        hidden = len(results["tests"]) - len(student["tests"])
+        folder = Path(results_path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report.html").write_text(report.page(student, shown_pictures, course.title, hidden), encoding="utf-8")
+        (folder / "report-staff.html").write_text(report.page(results, pictures, course.title + " (staff: every test)"),
+                                                  encoding="utf-8")
+        log(f"report with pictures: {folder / 'report.html'} (as students see it; every test: report-staff.html)",
+            flush=True)
     except Exception:  # pictures are a courtesy: never a reason to lose the grade
         log("no pictures: " + traceback.format_exc(limit=2), flush=True)
         return
-    shown = report.overview(results["output"], pictures, course.results_format)
+    shown = report.overview(results["output"], shown_pictures, course.results_format)
     if shown is None:
         return
     if len(json.dumps({**results, "output": shown})) > MAX_RESULTS_BYTES:

@@ -1,7 +1,8 @@
 """Pictures of what the student's model drew, for the student (judge side: numpy and
 matplotlib, no TensorFlow).
 
-    figures(runs)          -> [(title, PNG bytes, caption)] from what the measuring process returned
+    figures(runs)          -> [(title, PNG bytes, caption, test number)] from what the measuring
+                              process returned (a picture belongs to the test it illustrates)
     page(results, figures) -> a self-contained HTML page (outputs/report.html): images embedded,
                               nothing fetched from the network
     overview(results, figures, form) -> results.json's top-level output in Gradescope's "html"
@@ -88,11 +89,11 @@ def figures(runs):
         x_hat = np.empty((len(shuffled), settings.IMAGE_SIZE))
         x_hat[run.inputs["order"]] = shuffled.reshape(len(shuffled), -1)
         first = slice(0, 10)
+        number = "6.1" if model == "VAE" else "6.2"
         out.append((f"{model}: test images and their reconstructions", reconstruction_pairs(
             run.inputs["x_eval"][first], np.clip(x_hat[first], 0, 1)),
-            f"The first 10 of the {settings.EVAL_IMAGES} changed test images 6.{1 if model == 'VAE' else 2} was "
-            "scored on (turned and stretched by the judge's secret transformation), above what your trained "
-            "model made of them."))
+            f"The first 10 of the {settings.EVAL_IMAGES} changed test images {number} was scored on (turned and "
+            "stretched by the judge's secret transformation), above what your trained model made of them.", number))
     run = runs.get("e2e_cvae")
     predicted = run.extras.get("predicted") if run is not None else None
     if predicted is not None:
@@ -100,7 +101,7 @@ def figures(runs):
         out.append(("CVAE: generated digits, as the judge classifier read them", digit_grid(images, labels, predicted),
                     f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per digit. "
                     f"Framed in red: read as another digit (shown). {np.mean(predicted == labels):.1%} of all "
-                    f"{len(labels)} were read as the digit asked for."))
+                    f"{len(labels)} were read as the digit asked for.", "6.3"))
     return out
 
 
@@ -114,17 +115,29 @@ text-align:left}td.s{white-space:nowrap}tr.failed td.s{color:#b00020;font-weight
 margin:.2em 0;font-size:.85em}figure{margin:1.5em 0}figcaption{font-size:.9em;color:#555}"""
 
 
-def page(results, pictures, title="Autograder report"):
-    """A self-contained HTML page: the total, every test with its message, the pictures."""
+def visible(results, pictures):
+    """(results, pictures) as a student sees them before the due date: the tests whose
+    visibility is "visible", and only their pictures (a hidden test's picture or caption
+    would tell its result)."""
+    later = {e["number"] for e in results["tests"] if e.get("visibility", "visible") != "visible"}
+    tests = [e for e in results["tests"] if e["number"] not in later]
+    kept = {**results, "tests": tests, "score": round(sum(e["score"] for e in tests), 2)}
+    return kept, [picture for picture in pictures if picture[3] not in later]
+
+
+def page(results, pictures, title="Autograder report", hidden=0):
+    """A self-contained HTML page: the total, every test with its message, the pictures;
+    `hidden`: how many tests this view leaves out (said on the page)."""
     total = sum(e["max_score"] for e in results["tests"])
     rows = "".join(
         f"<tr class='{e['status']}'><td>{html.escape(e['number'])}</td><td class='s'>{e['score']:g} / {e['max_score']:g}"
         f"</td><td>{html.escape(e['name'])}<pre>{html.escape(e['output'])}</pre></td></tr>" for e in results["tests"])
     shown = "".join(f"<figure><img alt='{html.escape(t)}' src='{data_uri(data)}'><figcaption><b>{html.escape(t)}</b>. "
-                    f"{html.escape(c)}</figcaption></figure>" for t, data, c in pictures)
+                    f"{html.escape(c)}</figcaption></figure>" for t, data, c, _ in pictures)
+    later = f" {hidden} more test(s) are shown after the due date." if hidden else ""
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p><b>Total: {results['score']:g} / {total:g}</b> ({results['execution_time']:.0f} s)</p>"
+            f"<p><b>Total: {results['score']:g} / {total:g}</b> ({results['execution_time']:.0f} s).{later}</p>"
             f"{shown or '<p>No pictures: the training parts were not graded or did not finish.</p>'}"
             f"<table><tr><th>test</th><th>points</th><th>name and message</th></tr>{rows}</table>"
             f"<h2>Grading log</h2><pre>{html.escape(results['output'])}</pre></body></html>")
@@ -135,9 +148,9 @@ def overview(output, pictures, form):
     "html" or "md"; None for "text" (the plain log stays as it is)."""
     if form == "html":
         shown = "".join(f"<p><b>{html.escape(t)}</b><br><img alt='{html.escape(t)}' src='{data_uri(data)}'><br>"
-                        f"{html.escape(c)}</p>" for t, data, c in pictures)
+                        f"{html.escape(c)}</p>" for t, data, c, _ in pictures)
         return shown + f"<pre>{html.escape(output)}</pre>"
     if form == "md":
-        shown = "".join(f"**{t}**\n\n![{t}]({data_uri(data)})\n\n{c}\n\n" for t, data, c in pictures)
+        shown = "".join(f"**{t}**\n\n![{t}]({data_uri(data)})\n\n{c}\n\n" for t, data, c, _ in pictures)
         return shown + "```\n" + output.replace("```", "'''") + "\n```\n"
     return None

@@ -17,3 +17,6 @@ MNIST_MIRROR=/autograder/source/data /autograder/venv/bin/python data/mnist.py
 # key or the MNIST test split (they get data/mnist-train.npz, made by the first grading).
 chmod 700 autograder/classifier
 chmod 600 autograder/judge.key data/mnist.npz
+# The image must be able to grade: a stub submission is graded now, and the build fails with
+# one line unless its code ran as an unprivileged user (zeros for every student otherwise).
+/autograder/venv/bin/python -m autograder.smoke

@@ -56,7 +56,10 @@ def describe(error, submission):
 
 def explain(error, submission):
     if isinstance(error, NotImplementedError):
-        return f"not implemented yet: {error}".rstrip(": ")
+        text = str(error)
+        if text.startswith("in user code:"):  # raised while tracing: the student's message comes last
+            text = unwrap_traced(text, [])[0]
+        return f"not implemented yet: {text}".rstrip(": ")
     if isinstance(error, SyntaxError):
         name = Path(error.filename or "?").name
         return f"SyntaxError in {name}, line {error.lineno}: {error.msg}"

@@ -1,9 +1,10 @@
 """Is this interpreter one the homework supports? Exit 0 if so; otherwise print one
 paragraph saying what works and how to choose it, and exit 2.
 
-    python3 install/check_python.py
+    python3 install/check_python.py [--shared]
 
-The one place that states the supported versions (SUPPORTED) and platforms. It runs before
+With --shared, as root, the interpreter must also be one that other users can run (every
+folder above it and its standard library open to them), as the grader needs. The one place that states the supported versions (SUPPORTED) and platforms. It runs before
 any package is installed, so it uses the standard library only (and old syntax: a Python
 that is too old must still be able to say so).
 """
@@ -32,8 +33,36 @@ def problem(version, system, machine):
     return None
 
 
+def private_to_root():
+    """As root: the first path of this interpreter (its binary, its standard library, or a
+    folder above them) that other users cannot use, or None."""
+    import os
+    import stat
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    places = ((sys.executable, stat.S_IXOTH), (os.path.realpath(sys.executable), stat.S_IXOTH),
+              (os.path.realpath(os.__file__), stat.S_IROTH), (sys.prefix, stat.S_IXOTH))
+    for place, need in places:
+        if not os.stat(place).st_mode & need:
+            return place
+        folder = os.path.dirname(place)
+        while True:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return folder
+            if os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
+    return None
+
+
 def main():
     reason = problem(sys.version_info, platform.system(), platform.machine())
+    if not reason and "--shared" in sys.argv:
+        hidden = private_to_root()
+        if hidden:
+            reason = ("%s can only be used by root (%s is closed to other users), but the grader runs student "
+                      "code as an unprivileged user." % (sys.executable, hidden))
     if reason:
         print(reason, file=sys.stderr)
         return 2

@@ -88,10 +88,11 @@ def generated_run():
     return run
 
 
-def results_with_pictures(tmp_path, form):
+def results_with_pictures(tmp_path, form, visibility="visible"):
     course = load(ROOT / "courses" / "default.toml")
     course = dataclasses.replace(course, results_format=form)
-    results = results_module.build([], 10.0, "student code ran as ...")
+    test = dataclasses.replace(course.tests["e2e_cvae"][1], visibility=visibility)
+    results = results_module.build([results_module.test_entry(test, 1.0, "97% of 1000")], 10.0, "student code ran as ...")
     add_pictures(results, {"e2e_cvae": generated_run()}, course, tmp_path / "results.json", lambda *a, **k: None)
     results_module.write(results, tmp_path / "results.json")
     return results
@@ -110,8 +111,20 @@ def test_the_text_setting_keeps_results_json_free_of_html(tmp_path):
     assert (tmp_path / "report.html").exists()  # the local page has the pictures either way
 
 
+@pytest.mark.parametrize("form", ["html", "md"])
+def test_a_hidden_tests_picture_and_caption_stay_out_of_what_students_see(form, tmp_path):
+    """6.3 shown after the due date: its digit grid and the caption with its accuracy stay out
+    of results.json's overview (always visible) and out of report.html; report-staff.html has them."""
+    results = results_with_pictures(tmp_path, form, visibility="after_due_date")
+    for seen in (results["output"], (tmp_path / "report.html").read_text()):
+        assert "data:image/png" not in seen and "were read as the digit asked for" not in seen and "97%" not in seen
+    assert "1 more test(s) are shown after the due date" in (tmp_path / "report.html").read_text()
+    staff = (tmp_path / "report-staff.html").read_text()
+    assert staff.count("<img") == 1 and "were read as the digit asked for" in staff and "97% of 1000" in staff
+
+
 def test_too_many_pictures_are_dropped_rather_than_break_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "figures", lambda runs: [("big", b"x" * 1_000_000, "")])
+    monkeypatch.setattr(report, "figures", lambda runs: [("big", b"x" * 1_000_000, "", "6.3")])
     results = results_with_pictures(tmp_path, "md")
     assert "![" not in results["output"] and (tmp_path / "results.json").stat().st_size < 1_000_000
 

@@ -1,5 +1,6 @@
 """What the staff ship: the student handout and the Gradescope zip."""
 import subprocess
+import textwrap
 import sys
 import zipfile
 
@@ -8,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
+import package as packaging_tool  # noqa: E402
 import stencil  # noqa: E402
 
 SOLUTION_LINES = {line for name in stencil.FILES
@@ -95,3 +97,33 @@ def test_the_gradescope_zip_is_refused_when_the_reference_would_not_finish_in_ti
     assert forced.returncode == 0, forced.stderr
     roomy = package("autograder", tmp_path / "roomy")
     assert roomy.returncode == 0 and "the platform timeout is 40 min" in roomy.stdout
+
+
+def test_the_handout_follows_its_course_file(tmp_path):
+    """A TA's course: 2.1 worth 10, 6.3 worth 12, 1.4 shown after the due date, 4.6 extra
+    credit. The handout's README gives those points and that total, never names 1.4, and its
+    course.toml does not say which tests are hidden."""
+    course_file = tmp_path / "ta.toml"
+    course_file.write_text((ROOT / "courses" / "default.toml").read_text() + textwrap.dedent("""
+        "2.1" = { points = 10 }
+        "6.3" = { points = 12 }
+        "1.4" = { visibility = "after_due_date" }
+        "4.6" = { points = 2, extra_credit = true }  # a comment stays
+        """))
+    built = packaging_tool.build("handout", packaging_tool.load(course_file), out=tmp_path / "dist")
+    with zipfile.ZipFile(built) as archive:
+        readme, shipped = archive.read("README.md").decode(), archive.read("course.toml").decode()
+    course = packaging_tool.load(course_file)
+    assert course.maximum() == 100 + 3 - 2 - 2
+    assert f"### How you are graded ({course.maximum():g} points, plus 2 extra credit)" in readme
+    assert "| 2.1–2.3 `loss_function` | 10+4+4 |" in readme
+    rubric = [line for line in readme.splitlines() if packaging_tool.RUBRIC_ROW.match(line)]
+    assert "| 1.1, 1.2, 1.3 `reparameterize` | 2+3+3 |" in readme and not any("1.4" in line for line in rubric)
+    assert "two calls draw different noise" not in readme
+    assert "2+4+3+2+2+2 extra credit" in readme and "| 6.3 CVAE generation | 12 |" in readme
+    import tomllib
+
+    assert not any("visibility" in entry for entry in tomllib.loads(shipped)["tests"].values())
+    assert "a comment stays" in shipped and '"1.4"' not in shipped
+    (tmp_path / "shipped.toml").write_text(shipped)
+    assert packaging_tool.load(tmp_path / "shipped.toml").maximum() == course.maximum()

@@ -150,6 +150,26 @@ def test_setup_installs_python_3_11_beside_ubuntu_22_04s_3_10(tmp_path):
     assert "install -y -qq python3.11 python3.11-venv" in asked
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root must skip a Python other users cannot run")
+def test_as_root_a_python_other_users_cannot_run_is_passed_over():
+    """A pyenv under /root first on PATH (as on this machine): setup.sh and make as root take
+    the next supported Python, so that student code can run as an unprivileged user."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="pythons-", dir="/tmp"))
+    private, public = tmp_path / "root-only", tmp_path / "shared"
+    for folder, mode in ((private, 0o700), (public, 0o755)):
+        folder.mkdir(mode=mode)
+        os.chmod(folder, mode)
+        os.symlink(sys.executable, folder / "python3")
+    os.chmod(tmp_path, 0o755)
+    done = subprocess.run(["/bin/bash", str(ROOT / "install" / "choose_python.sh"), "--no-install"], cwd=ROOT,
+                          capture_output=True, text=True, env={"PATH": f"{private}:{public}"}, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == str(public / "python3"), done.stdout + done.stderr
+    refused = subprocess.run([str(private / "python3"), "install/check_python.py", "--shared"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    shutil.rmtree(tmp_path)
+    assert refused.returncode == 2 and "can only be used by root" in refused.stderr
+
+
 def test_setup_fails_loudly_when_no_supported_python_can_be_had(tmp_path):
     code, chosen, said, asked = choose(tmp_path, {"python3": "3.10"})
     assert code == 1 and chosen == "" and "install" in asked

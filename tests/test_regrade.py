@@ -82,6 +82,12 @@ def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp
     assert {k: float(r["total"]) for k, r in rows.items()} == totals
     assert rows["submission_1003"]["names"] == "Student 1003" and rows["submission_1003"]["1.2"] == "0.0"
     assert rows["submission_1004"]["gradescope_total"] == "4.0" and rows["submission_1004"]["change"] == "10.0"
+    stamp = results["submission_1001"]["extra_data"]  # which grader, course file and key graded
+    assert {r["grader"] for r in rows.values()} == {stamp["grader"]} and len(stamp["grader"]) == 12
+    assert rows["submission_1001"]["course_sha256"] == stamp["course_sha256"] and rows["submission_1001"]["key"] == stamp["key"]
+    assert stamp["key"] in results["submission_1001"]["output"] and stamp["grader"] in results["submission_1001"]["output"]
+    assert rows["submission_1003"]["student_ids"] == "1003" and float(rows["submission_1003"]["maximum"]) > 0
+    assert float(rows["submission_1003"]["seconds"]) > 0
     assert (out / "histogram.png").stat().st_size > 1000
     changed = (out / "changed.md").read_text()
     assert "submission_1004" in changed and "submission_1002" not in changed

@@ -13,7 +13,7 @@ import pytest
 from autograder import grade as grade_module, results, sandbox
 from autograder.locate import locate
 from autograder.settings import Limits
-from conftest import ROOT, TESTS, full
+from conftest import ROOT, TESTS, full, sandboxed
 
 
 def test_a_decompression_bomb_is_not_loaded(tmp_path):
@@ -147,3 +147,23 @@ def test_a_measuring_process_that_died_waiting_is_replaced(submission, grade_it,
     monkeypatch.setattr(sandbox.Sandbox, "start_measuring", start_then_die)
     results, scores = grade_it(submission(), ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
+
+
+def test_an_image_that_cannot_sandbox_fails_its_build_with_one_line(monkeypatch, capsys):
+    """setup.sh's smoke grading: as root with a Python no other user can run, the build fails
+    (exit 1, one line) instead of giving every submission 0 points later."""
+    from autograder import smoke
+
+    if os.geteuid() != 0:
+        pytest.skip("only root runs student code as another user")
+    monkeypatch.setattr(sandbox, "usable_by_others", lambda: False)
+    assert smoke.main() == 1
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "cannot run student code as an unprivileged user" in said
+
+
+@pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users can run (CI builds one)")
+def test_a_good_image_passes_its_smoke_grading(capsys):
+    from autograder import smoke
+
+    assert smoke.main() == 0, capsys.readouterr().err

@@ -12,6 +12,7 @@ first use and never committed); the handout never does.
 """
 import argparse
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -52,12 +53,58 @@ EXECUTABLE = {"setup.sh", "run_autograder", "install/choose_python.sh"}
 PRIVATE = {"autograder/judge.key"}
 
 
-def student_readme():
-    """The handout's README: the title and the student part of the repository README."""
+RUBRIC_ROW = re.compile(r"^\| (\d+\.\d+)(?:–(\d+\.\d+))? ([^|]*)\| [^|]*\| (.*) \|$")
+TOTAL = re.compile(r"^### How you are graded \(\d+ points\)$", re.M)
+
+
+def student_readme(course):
+    """The handout's README: the title and the student part of the repository README, its
+    rubric made from `course`: each row with the course's points, only the tests students see
+    before the due date (a hidden test is not named), and the course's total."""
     text = (ROOT / "README.md").read_text()
     start, end = text.index("<!-- BEGIN STUDENT -->"), text.index("<!-- END STUDENT -->")
     body = text[start + len("<!-- BEGIN STUDENT -->"):end].replace("## For students", "", 1)
-    return "# VAE and CVAE on MNIST: homework\n" + body.rstrip() + "\n"
+    tests = {t.number: t for part in course.parts for t in course.tests[part.NAME]}
+    extra = sum(t.points for t in tests.values() if t.extra_credit and t.visibility == "visible")
+    total = f"### How you are graded ({course.maximum():g} points" + (f", plus {extra:g} extra credit)" if extra else ")")
+    lines = [rubric_row(line, tests) for line in TOTAL.sub(total, body).splitlines()]
+    return "# VAE and CVAE on MNIST: homework\n" + "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def rubric_row(line, tests):
+    """A rubric row with the course's points and visible tests only; None when none is left
+    (the row's part is not graded, or all its tests are hidden); other lines as they are."""
+    match = RUBRIC_ROW.match(line)
+    if not match:
+        return line
+    first, last, label, checks = match.groups()
+    numbers = [f"{first.split('.')[0]}.{k}" for k in range(int(first.split(".")[1]), int((last or first).split(".")[1]) + 1)]
+    shown = [n for n in numbers if n in tests and tests[n].visibility == "visible"]
+    if not shown:
+        return None
+    clauses = checks.split("; ")
+    if len(clauses) == len(numbers) and len(shown) < len(numbers):  # one clause per test: keep the shown ones'
+        checks = "; ".join(c for n, c in zip(numbers, clauses) if n in shown)
+    name = (f"{shown[0]}–{shown[-1]}" if len(shown) > 1 else shown[0]) if len(shown) == len(numbers) else ", ".join(shown)
+    points = "+".join(f"{tests[n].points:g}" + (" extra credit" if tests[n].extra_credit else "") for n in shown)
+    return f"| {name} {label}| {points} | {checks} |"
+
+
+def course_for_students(course):
+    """The course file as the handout carries it: without the tests' visibility (which would
+    tell students which tests are hidden)."""
+    kept = []
+    for line in course.path.read_text().splitlines():
+        if re.match(r"^\s*visibility\s*=", line):  # in a [tests."6.3"] table
+            continue
+        if re.match(r'^\s*"?\d+\.\d+"?\s*=\s*\{', line):  # a [tests] entry: drop its visibility
+            inner = line[line.index("{") + 1:line.rindex("}")]
+            parts = [p.strip() for p in inner.split(",") if p.strip() and not p.strip().startswith("visibility")]
+            if not parts:
+                continue
+            line = line[:line.index("{") + 1] + " " + ", ".join(parts) + " }" + line[line.rindex("}") + 1:]
+        kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 def build(kind, course, with_mnist=False, out=DIST):
@@ -66,9 +113,9 @@ def build(kind, course, with_mnist=False, out=DIST):
         raise SystemExit("could not regenerate the stencil")
     secret.key()  # created on first use; the same key grades locally (make grade, make regrade)
     files = {name: (ROOT / source).read_bytes() for name, source in contents(kind, course).items()}
-    files["course.toml"] = course.path.read_bytes()
+    files["course.toml"] = course.path.read_bytes() if kind == "autograder" else course_for_students(course).encode()
     if kind == "handout":
-        files["README.md"] = student_readme().encode()
+        files["README.md"] = student_readme(course).encode()
     if with_mnist:
         files["data/mnist.npz"] = (ROOT / "data" / "mnist.npz").read_bytes()
     out.mkdir(parents=True, exist_ok=True)

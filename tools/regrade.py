@@ -11,7 +11,8 @@ keeps every finished one. Nothing aborts the batch: a grading that crashes or ov
 a results.json saying so (a grader that fails, as opposed to a submission, is named at the end,
 with exit code 1; its messages are in OUT/<submission>/grader.log). As results come in, OUT holds:
 
-    summary.csv     one row per submission: names, new total, Gradescope's total, each test
+    summary.csv     one row per submission: names, emails, student ids, new total, maximum,
+                    Gradescope's total, the change, seconds, the grader's stamp, each test
     tests.md        per test: how many lost points, and the most common first line of message
     changed.md      the submissions whose total differs from Gradescope's
     histogram.png   the totals
@@ -175,6 +176,7 @@ def summarise(submissions, out, course):
     """Write summary.csv, tests.md, changed.md and histogram.png from the results so far."""
     numbers = [t.number for part in course.parts for t in course.tests[part.NAME]]
     names = {t.number: t.name for part in course.parts for t in course.tests[part.NAME]}
+    points = {t.number: t.points for part in course.parts for t in course.tests[part.NAME]}  # extra credit: max_score 0
     rows, lost, messages, changed = [], collections.Counter(), collections.defaultdict(collections.Counter), []
     for s in submissions:
         graded = finished(out / s["id"] / "results.json")
@@ -183,17 +185,22 @@ def summarise(submissions, out, course):
         scores = {e["number"]: e for e in graded["tests"]}
         total = round(graded.get("score", 0.0), 2)
         old = s["gradescope"]
-        rows.append([s["id"], s["names"], s["emails"], total, "" if old is None else old,
-                     "" if old is None else round(total - old, 2)] + [scores[n]["score"] if n in scores else "" for n in numbers])
+        stamp = graded.get("extra_data") if isinstance(graded.get("extra_data"), dict) else {}
+        maximum = sum(e.get("max_score", 0) for e in graded["tests"])
+        rows.append([s["id"], s["names"], s["emails"], s["sids"], total, maximum, "" if old is None else old,
+                     "" if old is None else round(total - old, 2), graded.get("execution_time", "")]
+                    + [stamp.get(k, "") for k in ("grader", "course_sha256", "key")]
+                    + [scores[n]["score"] if n in scores else "" for n in numbers])
         for n in numbers:
-            if n in scores and scores[n]["score"] < scores[n]["max_score"]:
+            if n in scores and scores[n]["score"] < points[n]:
                 lost[n] += 1
                 messages[n][scores[n]["output"].strip().split("\n")[0][:120]] += 1
         if old is not None and abs(total - old) > 0.005:
             changed.append((s["id"], s["names"], old, total))
     with open(out / "summary.csv.tmp", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "names", "emails", "total", "gradescope_total", "change"] + numbers)
+        writer.writerow(["submission", "names", "emails", "student_ids", "total", "maximum", "gradescope_total",
+                         "change", "seconds", "grader", "course_sha256", "key"] + numbers)
         writer.writerows(rows)
     os.replace(out / "summary.csv.tmp", out / "summary.csv")
     table = ["| test | lost points | most common first line |", "|---|---|---|"]
@@ -204,7 +211,7 @@ def summarise(submissions, out, course):
     lines = [f"# Totals that differ from Gradescope's ({len(changed)} of {len(rows)})", ""]
     lines += [f"- {sid} ({who}): {old:g} on Gradescope, {new:g} now" for sid, who, old, new in changed]
     (out / "changed.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    histogram([r[3] for r in rows], course.maximum(), out / "histogram.png")
+    histogram([r[4] for r in rows], course.maximum(), out / "histogram.png")
     return rows, changed
 
 
