@@ -1,7 +1,9 @@
 """Shared helpers: build submissions from the reference with planted changes, grade them."""
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,19 @@ def sandboxed():
 def full(*stages):
     """{test number: full points} for every test of `stages`."""
     return {n: POINTS[n] for s in stages for n in numbers(s)}
+
+
+needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users "
+                                                           "can run (CI builds one)")
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder under /tmp any user may write to (for what a sandboxed process reports back)."""
+    folder = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

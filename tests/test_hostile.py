@@ -14,24 +14,13 @@ from pathlib import Path
 import pytest
 
 from autograder import settings
-from conftest import ROOT, full, message, numbers, sandboxed
+from conftest import ROOT, full, message, needs_sandbox, numbers
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
 REPARAM = "    # BEGIN SOLUTION\n    eps = tf.random.normal(tf.shape(mu))\n"
 LOSS = "    # BEGIN SOLUTION\n    kl = -0.5 * tf.reduce_sum("
 UNIT = ("reparameterize", "loss", "vae", "cvae", "train_vae")
-needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users "
-                                                           "can run (CI builds one)")
-
-
-@pytest.fixture
-def shared_folder():
-    """A folder any user may write to (for what a sandboxed process reports back)."""
-    folder = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))
-    os.chmod(folder, 0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def at(marker, code):

@@ -5,11 +5,9 @@ shared memory), and a helper file too large to read. Each earns exactly what its
 parts earn, and leaves nothing behind."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -18,11 +16,9 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox, settings
-from conftest import ROOT, full, message, numbers, sandboxed
+from conftest import ROOT, full, message, needs_sandbox, numbers
 
 pytestmark = pytest.mark.slow  # each test runs the grader
-needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users "
-                                                           "can run (CI builds one)")
 sys.path.insert(0, str(ROOT / "tools"))
 import package  # noqa: E402
 import regrade  # noqa: E402
@@ -49,15 +45,6 @@ def reparameterize(mu, logvar):
 '''
 
 
-@pytest.fixture
-def public_tmp():
-    """A folder under /tmp that every user may enter (as Gradescope's /autograder is)."""
-    folder = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))
-    os.chmod(folder, 0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def export_zip(path, students):
     """A Gradescope export: one folder per submission and submission_metadata.yml."""
     with zipfile.ZipFile(path, "w") as archive:
@@ -71,16 +58,16 @@ def export_zip(path, students):
 
 
 @needs_sandbox
-def test_the_gradescope_zip_and_a_regrade_export_are_out_of_reach(submission, grade_it, public_tmp):
+def test_the_gradescope_zip_and_a_regrade_export_are_out_of_reach(submission, grade_it, shared_folder):
     """The zip that carries the key is private from its first byte; a regrade unpacks every
     student's files, names and emails into a private folder. A submission graded on that
     machine cannot read either."""
-    built = package.build("autograder", package.load(None), out=public_tmp / "dist")
+    built = package.build("autograder", package.load(None), out=shared_folder / "dist")
     assert built.stat().st_mode & 0o077 == 0
-    out = public_tmp / "regrade"
+    out = shared_folder / "regrade"
     out.mkdir(mode=0o755)
-    export_zip(public_tmp / "export.zip", ["ada", "grace"])
-    folder = regrade.unpack(public_tmp / "export.zip", out)
+    export_zip(shared_folder / "export.zip", ["ada", "grace"])
+    folder = regrade.unpack(shared_folder / "export.zip", out)
     assert (folder / "submission_metadata.yml").exists() and out.stat().st_mode & 0o077 == 0
     patterns = [str(built), str(folder / "submission_metadata.yml"), str(folder / "submission_1" / "vae.py"),
                 str(out / "**" / "*.py")]
@@ -109,11 +96,10 @@ open(SPY_FILE, "w").write(repr(_found))
 
 
 @needs_sandbox
-def test_another_gradings_exported_models_are_out_of_reach(submission, grade_it, public_tmp, tmp_path):
+def test_another_gradings_exported_models_are_out_of_reach(submission, grade_it, shared_folder, tmp_path):
     """While one grading exports and measures models, a concurrent one looks for them at the
     paths the grader uses (they are private to the judge)."""
-    spy_file = public_tmp / "spy"
-    os.chmod(public_tmp, 0o777)
+    spy_file = shared_folder / "spy"
     other = tmp_path / "other"
     other.mkdir()
     for name in ("vae.py", "assignment.py"):
@@ -207,11 +193,10 @@ open(NET_FILE, "w").write(_OUTCOME)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
 def test_student_code_cannot_reach_the_network_where_a_namespace_is_refused(monkeypatch, submission, grade_it,
-                                                                            public_tmp):
+                                                                            shared_folder):
     """As in Docker without CAP_SYS_ADMIN: unshare(CLONE_NEWNET) is refused, so only the seccomp
     filter stands between student code and a TCP server on 127.0.0.1 (started here). Without
     the filter the same code connects, which shows the test can see a connection."""
-    os.chmod(public_tmp, 0o777)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -228,7 +213,7 @@ def test_student_code_cannot_reach_the_network_where_a_namespace_is_refused(monk
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     monkeypatch.setattr(sandbox, "can_cut_network", lambda: False)
-    net_file = public_tmp / "net"
+    net_file = shared_folder / "net"
     folder = submission(vae_extra=f"\nPORT = {server.getsockname()[1]}\nNET_FILE = {str(net_file)!r}\n" + NETWORK_PROBE)
     try:
         outcomes = {}
