@@ -82,9 +82,9 @@ _deadline = _time.time() + 40
 while _time.time() < _deadline and not _found:
     for _base in _glob.glob("/tmp/vae-grading-*"):
         for _part in ("vae", "cvae", "reparameterize", "loss"):
-            for _path in (f"{{_base}}/artifacts-{{_part}}/model/saved_model.pb",
-                          f"{{_base}}/artifacts-{{_part}}/model/variables/variables.data-00000-of-00001",
-                          f"{{_base}}/artifacts-{{_part}}/functions/saved_model.pb"):
+            for _path in (f"{_base}/artifacts-{_part}/model/saved_model.pb",
+                          f"{_base}/artifacts-{_part}/model/variables/variables.data-00000-of-00001",
+                          f"{_base}/artifacts-{_part}/functions/saved_model.pb"):
                 try:
                     open(_path, "rb").read(1)
                     _found.append(_path)
@@ -96,27 +96,28 @@ open(SPY_FILE, "w").write(repr(_found))
 
 
 @needs_sandbox
-def test_another_gradings_exported_models_are_out_of_reach(submission, grade_it, shared_folder, tmp_path):
+def test_another_gradings_exported_models_are_out_of_reach(submission, shared_folder, tmp_path):
     """While one grading exports and measures models, a concurrent one looks for them at the
-    paths the grader uses (they are private to the judge)."""
+    paths the grader uses (they are private to the judge). Both are graders of their own, as on
+    a machine that regrades two submissions at once."""
     spy_file = shared_folder / "spy"
     other = tmp_path / "other"
     other.mkdir()
     for name in ("vae.py", "assignment.py"):
         (other / name).write_text((ROOT / "solution" / name).read_text())
-    first = subprocess.Popen([sys.executable, "-m", "autograder", "--submission", str(other), "--results",
-                              str(tmp_path / "other.json"), "--stages", "vae,cvae,reparameterize,loss", "--quiet"],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(3)
-        folder = submission(vae_extra=f"\nSPY_FILE = {str(spy_file)!r}\n" + ARTIFACT_SPY)
-        results, scores = grade_it(folder, ["reparameterize"])
-    finally:
-        first.wait(timeout=600)
-    assert json.loads((tmp_path / "other.json").read_text())["score"] > 0
+    grader = [sys.executable, "-m", "autograder", "--quiet", "--submission"]
+    first = subprocess.Popen(grader + [str(other), "--results", str(tmp_path / "other.json"),
+                                       "--stages", "vae,cvae,reparameterize,loss"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    time.sleep(3)
+    folder = submission(vae_extra=f"\nSPY_FILE = {str(spy_file)!r}\n" + ARTIFACT_SPY)
+    second = subprocess.run(grader + [str(folder), "--results", str(tmp_path / "spy.json"), "--stages", "reparameterize"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, timeout=600)
+    first.wait(timeout=600)
+    assert second.returncode == 0 and json.loads((tmp_path / "other.json").read_text())["score"] > 0
     assert spy_file.exists(), "the spy never ran, so this test proves nothing"
     assert spy_file.read_text() == "[]", spy_file.read_text()
-    assert scores == full("reparameterize")
+    scores = {e["number"]: e["score"] for e in json.loads((tmp_path / "spy.json").read_text())["tests"]}
+    assert {n: scores[n] for n in numbers("reparameterize")} == full("reparameterize")
 
 
 DAEMONS = '''
