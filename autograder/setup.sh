@@ -12,7 +12,8 @@ echo "setup.sh: building /autograder/venv with $PYTHON ($("$PYTHON" --version 2>
 "$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -r requirements.txt
-MNIST_MIRROR=/autograder/source/data /autograder/venv/bin/python data/mnist.py
+# A zip built with --with-mnist carries data/mnist.npz; otherwise MNIST_MIRROR (if the image sets it) or the download.
+MNIST_MIRROR="${MNIST_MIRROR:-/autograder/source/data}" /autograder/venv/bin/python data/mnist.py
 # The unprivileged student processes must not read the judge classifier, the judge's secret
 # key or the MNIST test split (they get data/mnist-train.npz, made by the first grading).
 chmod 700 autograder/classifier
