@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -84,6 +85,19 @@ def test_a_weak_but_correct_model_loses_only_the_end_to_end_points(submission, g
     results, scores = grade_it(folder, ["vae", "e2e_vae"])
     assert scores == {**full("vae"), "6.1": 0.0}
     assert f"must be below {settings.LOSS_THRESHOLD:.0f}" in message(results, "6.1")
+
+
+def test_a_training_that_turned_to_nan_stops_after_its_first_epoch(submission, grade_it):
+    """A loss that is NaN from the first batch makes every weight NaN: the grader stops training
+    after that epoch (instead of 30) and says why; the parts that do not train keep their points."""
+    folder = submission(vae=[("return (bce_function(x_hat, x) + kl) / batch_size",
+                              "return (bce_function(x_hat, x) + kl) / 0.0 * 0.0")])
+    start = time.monotonic()
+    results, scores = grade_it(folder, ["vae", "e2e_cvae"])
+    assert scores == {**full("vae"), "6.2": 0.0, "6.3": 0.0}, results["tests"]
+    for number in ("6.2", "6.3"):
+        assert "after epoch 1 some of your model's weights are NaN" in message(results, number), message(results, number)
+    assert time.monotonic() - start < 120
 
 
 def test_the_judge_never_imports_tensorflow():

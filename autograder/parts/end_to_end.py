@@ -61,6 +61,11 @@ def build(s, ex, conditional, given):
             print(f"{settings.PROGRESS}epoch {done}/{last}: loss per image {number / int(state['data'].cardinality()):.1f} "
                   f"(train_vae's own), {state['seconds'][-1]:.1f} s" + (f", about {left:.0f} s left" if left else ""),
                   flush=True)
+            if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in state["model"].trainable_variables):
+                # a model with NaN or infinite weights cannot recover, and scores 0 whenever it is scored
+                raise FloatingPointError(f"after epoch {done} some of your model's weights are NaN or infinite, so "
+                                         "training was stopped there (no later epoch can repair them). Check "
+                                         "loss_function on a batch: a log of 0 or a division by 0 gives NaN.")
 
     ex.run("setup", "building the model and its optimizer", setup)
     ex.run("train", f"training with train_vae for {settings.EPOCHS} epochs", lambda: train(settings.EPOCHS), ["setup"])
