@@ -37,6 +37,11 @@ def sandboxed():
     return os.geteuid() == 0 and sandbox.usable_by_others()
 
 
+def zeros(*stages):
+    """{test number: 0} for every test of `stages`."""
+    return {n: 0.0 for s in stages for n in numbers(s)}
+
+
 def full(*stages):
     """{test number: full points} for every test of `stages`."""
     return {n: POINTS[n] for s in stages for n in numbers(s)}
@@ -44,6 +49,29 @@ def full(*stages):
 
 needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an interpreter unprivileged users "
                                                            "can run (CI builds one)")
+
+
+READING_PROBE = '''
+import glob as _glob
+_READ = []
+for _pattern in {patterns!r}:
+    for _path in _glob.glob(_pattern, recursive=True) or [_pattern]:
+        try:
+            open(_path, "rb").read(1)
+            _READ.append(_path)
+        except OSError:
+            pass
+_BASE = reparameterize
+def reparameterize(mu, logvar):
+    assert not _READ, f"the student process could read {{_READ}}"
+    return _BASE(mu, logvar)
+'''
+
+
+def reading_probe(patterns):
+    """Code for the end of vae.py: at import it tries to read every path matching `patterns`,
+    and reparameterize then fails (1.x lose their points) if any could be read."""
+    return READING_PROBE.format(patterns=list(patterns))
 
 
 @pytest.fixture

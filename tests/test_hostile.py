@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import settings
-from conftest import ROOT, full, message, needs_sandbox, numbers
+from conftest import ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
@@ -26,10 +26,6 @@ UNIT = ("reparameterize", "loss", "vae", "cvae", "train_vae")
 def at(marker, code):
     """A replacement that runs `code` (4-space indented) where `marker` starts."""
     return [(marker, code + marker)]
-
-
-def zeros(*stages):
-    return {n: 0.0 for s in stages for n in numbers(s)}
 
 
 def stencil_with(extra):
@@ -180,23 +176,11 @@ def test_student_process_cannot_read_judge_files_or_write_results(submission, gr
     (secret_dir / "expected.txt").write_text("hidden")
     readable = [str(secret_dir / "expected.txt"), str(ROOT / "autograder" / "judge.key"), str(settings.MNIST_NPZ)]
     probe = f'''
-import os as _os
-_READ = []
-for _path in {readable!r}:
-    try:
-        open(_path, "rb").read(1)
-        _READ.append(_path)
-    except OSError:
-        pass
 try:
     open({str(secret_dir / "planted.txt")!r}, "w").write("x")
 except OSError:
     pass
-_BASE = reparameterize
-def reparameterize(mu, logvar):
-    assert not _READ, f"the student process could read {{_READ}}"
-    return _BASE(mu, logvar)
-'''
+''' + reading_probe(readable)
     results, scores = grade_it(submission(vae_extra=probe), ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
     assert not (secret_dir / "planted.txt").exists()

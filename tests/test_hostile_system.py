@@ -16,33 +16,12 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox, settings
-from conftest import ROOT, full, message, needs_sandbox, numbers
+from conftest import ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 sys.path.insert(0, str(ROOT / "tools"))
 import package  # noqa: E402
 import regrade  # noqa: E402
-
-
-def zeros(*stages):
-    return {n: 0.0 for s in stages for n in numbers(s)}
-
-
-PROBE = '''
-import glob as _glob, os as _os
-_READ = []
-for _pattern in {patterns!r}:
-    for _path in _glob.glob(_pattern, recursive=True) or [_pattern]:
-        try:
-            open(_path, "rb").read(1)
-            _READ.append(_path)
-        except OSError:
-            pass
-_BASE = reparameterize
-def reparameterize(mu, logvar):
-    assert not _READ, f"the student process could read {{_READ}}"
-    return _BASE(mu, logvar)
-'''
 
 
 def export_zip(path, students):
@@ -71,7 +50,7 @@ def test_the_gradescope_zip_and_a_regrade_export_are_out_of_reach(submission, gr
     assert (folder / "submission_metadata.yml").exists() and out.stat().st_mode & 0o077 == 0
     patterns = [str(built), str(folder / "submission_metadata.yml"), str(folder / "submission_1" / "vae.py"),
                 str(out / "**" / "*.py")]
-    results, scores = grade_it(submission(vae_extra=PROBE.format(patterns=patterns)), ["reparameterize"])
+    results, scores = grade_it(submission(vae_extra=reading_probe(patterns)), ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
 
 
