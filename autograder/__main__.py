@@ -34,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--training-budget", type=float, help="seconds for the training parts together")
     parser.add_argument("--memory-mb", type=int, help="resident memory limit of one process")
     parser.add_argument("--hidden", default="", help="test numbers to mark after_due_date, e.g. 6.3")
+    parser.add_argument("--record", default=None,
+                        help="also keep what was measured in this file, to re-score it (tools/regrade.py)")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
     parser.add_argument("--as-student", action="store_true",
                         help="print only what a student sees before the due date (the visible tests)")
@@ -55,7 +57,8 @@ def main(argv=None):
     course = replace(course, limits=limits)
     hidden = {n for n in args.hidden.split(",") if n}
     log = (lambda *a, **k: None) if args.quiet else print
-    results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course)
+    results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course,
+                           args.record)
     shown = report.visible(results, [])[0] if args.as_student else results
     print(table(shown, details=args.results) if not args.quiet else f"TOTAL {shown['score']:g}")
     if len(shown["tests"]) < len(results["tests"]):

@@ -13,12 +13,12 @@ import re
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import kit, report, secret, settings
+from . import kit, record, report, secret, settings
 from .course import load as load_course
 from .locate import describe_missing, left_out, locate
 from .results import build, clean_text, table, test_entry, write
@@ -206,13 +206,14 @@ def stamp(course):
 
 
 def grade(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,
-          course=None):
+          course=None, record_path=None):
     """Grade the submission folder and write results_path. Returns the results dict.
 
     course: the Course graded (default: course.load()); limits: its limits unless given;
     stages: names of the parts to run (the others' tests score 0, marked not graded);
     hidden: test numbers whose results students see only after the due date;
-    allow_unsandboxed: as root, run student code even without an unprivileged user.
+    allow_unsandboxed: as root, run student code even without an unprivileged user;
+    record_path: where to keep what was measured, to re-score it later (record.py).
     """
     start = time.monotonic()
     course = course or load_course()
@@ -220,7 +221,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     budget = Budget.plan(course.platform, start)
     selected = set(stages) if stages is not None else {p.NAME for p in course.parts}
     found, missing, helpers = locate(submission, course.files())
-    entries, notes, box, problem = [], [], None, ""
+    verdicts, notes, box, problem = {}, [], None, ""
     if found:
         try:
             ensure_training_split()
@@ -252,32 +253,66 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
         for part in course.parts:
             needed = [name for name in part.FILES if name in missing]
             reason = problem or (describe_missing(submission, part.FILES, missing) if needed else "")
-            found_entries, runs[part.NAME] = part_entries(part, course.tests[part.NAME], reason, selected,
-                                                          built.get(part.NAME), measured.get(part.NAME), hidden, notes)
-            entries += found_entries
+            part_verdicts, runs[part.NAME] = part_verdicts_of(part, course.tests[part.NAME], reason, selected,
+                                                              built.get(part.NAME), measured.get(part.NAME), notes)
+            verdicts.update(part_verdicts)
         skipped = left_out(found, helpers)
         output = problem or "\n\n".join(([box.describe(), budget.describe()] if box else []) + ([skipped] if skipped else [])
                                          + notes)
     finally:
         if box is not None:
             box.close()
+    output, seconds = output or "nothing was graded", time.monotonic() - start
+    pictures = pictures_of({k: v for k, v in runs.items() if v is not None}, log)
+    results = score(course, verdicts, seconds, output, pictures, results_path, log, hidden)
+    if record_path and selected == {p.NAME for p in course.parts}:
+        key = record.measured_key(replace(course, limits=limits), results["extra_data"])
+        record.save(record_path, key, verdicts, seconds, output, pictures)
+    return results
+
+
+def rescore(record_path, results_path, course, log=print):
+    """Write results_path again from the record of an earlier grading, with `course`'s points,
+    visibility and extra credit (seconds, nothing runs). Returns the results, or None when the
+    record is missing or was measured under anything else that `course` changes (grade again)."""
+    kept = record.load(record_path, record.measured_key(course, stamp(course)))
+    numbers = [t.number for part in course.parts for t in course.tests[part.NAME]]
+    if kept is None or set(kept["verdicts"]) != set(numbers):
+        return None
+    results = score(course, kept["verdicts"], kept["seconds"], kept["output"], kept["pictures"], results_path, log)
+    return results
+
+
+def score(course, verdicts, seconds, output, pictures, results_path, log, hidden=()):
+    """results.json from the checks' verdicts ({number: (fraction, message)}) with the course's
+    points and visibility (and `hidden` tests after the due date), stamped, with its reports
+    beside it. Returns the results."""
+    entries = [entry(test, *verdicts[test.number], hidden) for part in course.parts for test in course.tests[part.NAME]]
     stamped = stamp(course)
     said = (f"graded by grader {stamped['grader']}" + (f" (commit {stamped['commit']})" if stamped["commit"] else "")
             + f", course {stamped['course']} {stamped['course_sha256']}, key {stamped['key']}")
-    results = build(entries, time.monotonic() - start, clean_text(f"{said}\n\n{output or 'nothing was graded'}"))
+    results = build(entries, seconds, clean_text(f"{said}\n\n{output}"))
     results["extra_data"] = stamped
-    add_pictures(results, {k: v for k, v in runs.items() if v is not None}, course, results_path, log)
+    add_pictures(results, pictures, course, results_path, log)
     write(results, results_path)
     return results
 
 
-def add_pictures(results, runs, course, results_path, log):
+def pictures_of(runs, log):
+    """report.figures(runs), or none if drawing them fails (pictures never cost a grade)."""
+    try:
+        return report.figures(runs)
+    except Exception:
+        log("no pictures: " + traceback.format_exc(limit=2), flush=True)
+        return []
+
+
+def add_pictures(results, pictures, course, results_path, log):
     """Write report.html beside results_path (what a student sees before the due date: the
     visible tests and their pictures) and report-staff.html (every test and picture), and,
     unless the course wants plain text, put the visible tests' pictures into results.json's
     overview, which Gradescope always shows (dropped if they would make it too large)."""
     try:
-        pictures = report.figures(runs)
         student, shown_pictures = report.visible(results, pictures)
         hidden = len(results["tests"]) - len(student["tests"])
         folder = Path(results_path).parent
@@ -298,24 +333,24 @@ def add_pictures(results, runs, course, results_path, log):
     results.update(output=shown, output_format=course.results_format, test_output_format="text")
 
 
-def part_entries(part, tests, problem, selected, built, measured, hidden, notes):
-    """(the results.json entries of `part`'s tests, its PartRun or None); adds its line to `notes`."""
+def part_verdicts_of(part, tests, problem, selected, built, measured, notes):
+    """({number: (fraction, message)} for `part`'s tests, its PartRun or None); adds its line to `notes`."""
     if problem or part.NAME not in selected:
         reason = problem or "not graded in this run (--stages)"
-        return [entry(test, 0.0, reason, hidden) for test in tests], None
+        return {test.number: (0.0, reason) for test in tests}, None
     if isinstance(built, str):
         failure = "The grader failed on this part (internal error); no points:\n" + built
-        return [entry(test, 0.0, failure, hidden) for test in tests], None
+        return {test.number: (0.0, failure) for test in tests}, None
     run = PartRun(part.NAME, built[0], measured, {**built[1], **built[2]})
     notes.append(run.summary())
     stopped = run.build.status != "ok" and run.build.output.strip()
-    entries = []
+    verdicts = {}
     for test in tests:
         fraction, message = run_check(test, run)
         if stopped:
             message += "\n\nLast output of this part:\n" + run.build.output.strip()[-2000:]
-        entries.append(entry(test, fraction, message, hidden))
-    return entries, run
+        verdicts[test.number] = (fraction, message)
+    return verdicts, run
 
 
 def entry(test, fraction, message, hidden):
@@ -326,10 +361,13 @@ def entry(test, fraction, message, hidden):
 
 
 def grade_safely(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,
-                 course=None):
-    """grade(), but an internal failure still leaves a valid results.json with no points."""
+                 course=None, record_path=None):
+    """grade(), but an internal failure still leaves a valid results.json with no points (and
+    no record: an earlier one is removed first)."""
+    if record_path:
+        Path(record_path).unlink(missing_ok=True)
     try:
-        return grade(submission, results_path, limits, stages, hidden, log, allow_unsandboxed, course)
+        return grade(submission, results_path, limits, stages, hidden, log, allow_unsandboxed, course, record_path)
     except Exception:
         message = "The autograder itself failed; no points were awarded. Please tell the course staff.\n"
         results = build([], 0.0, message + traceback.format_exc())

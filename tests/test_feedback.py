@@ -93,7 +93,7 @@ def results_with_pictures(tmp_path, form, visibility="visible"):
     course = dataclasses.replace(course, results_format=form)
     test = dataclasses.replace(course.tests["e2e_cvae"][1], visibility=visibility)
     results = results_module.build([results_module.test_entry(test, 1.0, "97% of 1000")], 10.0, "student code ran as ...")
-    add_pictures(results, {"e2e_cvae": generated_run()}, course, tmp_path / "results.json", lambda *a, **k: None)
+    add_pictures(results, report.figures({"e2e_cvae": generated_run()}), course, tmp_path / "results.json", lambda *a, **k: None)
     results_module.write(results, tmp_path / "results.json")
     return results
 

@@ -127,3 +127,21 @@ def test_the_handout_follows_its_course_file(tmp_path):
     assert "a comment stays" in shipped and '"1.4"' not in shipped
     (tmp_path / "shipped.toml").write_text(shipped)
     assert packaging_tool.load(tmp_path / "shipped.toml").maximum() == course.maximum()
+    assert "| `reparameterize` | 1.1, 1.2, 1.3 |" in readme and "| `loss` | 2.1–2.3 |" in readme  # the parts table
+
+
+def test_a_handout_never_names_a_hidden_test(tmp_path):
+    """Neither the rubric, nor the parts table, nor a passage about the test names 6.3 or 1.4
+    when they are shown after the due date; the tests students see are all named."""
+    course_file = tmp_path / "later.toml"
+    course_file.write_text((ROOT / "courses" / "default.toml").read_text() + textwrap.dedent("""
+        "6.3" = { visibility = "after_due_date" }
+        "1.4" = { visibility = "hidden" }
+        """))
+    built = packaging_tool.build("handout", packaging_tool.load(course_file), out=tmp_path / "dist")
+    with zipfile.ZipFile(built) as archive:
+        readme = archive.read("README.md").decode()
+    assert "6.3" not in readme and "1.4" not in readme and "Why 30 epochs" not in readme
+    assert "| `e2e_cvae` | 6.2 (trains 30 epochs) |" in readme
+    assert "| `reparameterize` | 1.1, 1.2, 1.3 |" in readme and "| `cvae` | 4.1–4.6 |" in readme
+    assert "| 4.1–4.6 `CVAE` |" in readme and "| 6.2 CVAE end to end | 8 |" in readme

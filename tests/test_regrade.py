@@ -33,6 +33,7 @@ CLASS = {  # submission folder -> (files by relative path, Gradescope's score)
     "submission_1005": (solution([("    eps = tf.random.normal(tf.shape(mu))\n", "    while True:\n        pass\n")]), 10.0),
     "submission_1006": ({}, 0.0),
     "submission_1007": ({f"{d}/{k}": v for d in ("a", "b") for k, v in solution().items()}, 15.0),
+    "submission_1008": (solution(), 25.0),  # the files of 1001, in another folder layout
 }
 COURSE = 'title = "regrade test"\nparts = ["reparameterize", "loss"]\n[limits]\nunit_seconds = 15\n'
 
@@ -63,17 +64,16 @@ def read_csv(out):
 
 
 @pytest.mark.slow  # grades a small class
-def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp_path):
+def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp_path):
     export, out, course = make_export(tmp_path), tmp_path / "out", tmp_path / "course.toml"
     course.write_text(COURSE)
-    start = time.monotonic()
     done = run(export, out, course)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "7 submissions, 0 already graded, 7 to grade, 2 at a time" in done.stdout
+    assert "8 submissions: 0 measured before" in done.stdout and "7 to grade, 2 at a time, 1 with the same files" in done.stdout
     results = {name: json.loads((out / name / "results.json").read_text()) for name in CLASS}
     totals = {name: r["score"] for name, r in results.items()}
     assert totals == {"submission_1001": 25, "submission_1002": 0, "submission_1003": 19, "submission_1004": 14,
-                      "submission_1005": 15, "submission_1006": 0, "submission_1007": 0}, totals
+                      "submission_1005": 15, "submission_1006": 0, "submission_1007": 0, "submission_1008": 25}, totals
     hang = next(e for e in results["submission_1005"]["tests"] if e["number"] == "1.1")["output"]
     assert "ran out of time" in hang
     assert "no vae.py was found" in results["submission_1006"]["tests"][0]["output"]
@@ -82,6 +82,9 @@ def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp
     assert {k: float(r["total"]) for k, r in rows.items()} == totals
     assert rows["submission_1003"]["names"] == "Student 1003" and rows["submission_1003"]["1.2"] == "0.0"
     assert rows["submission_1004"]["gradescope_total"] == "4.0" and rows["submission_1004"]["change"] == "10.0"
+    assert rows["submission_1008"]["same_files_as"] == "submission_1001" and rows["submission_1001"]["same_files_as"] == ""
+    assert "same files as submission_1001" in (out / "submission_1008" / "grader.log").read_text()
+    assert "grading reparameterize ..." in (out / "submission_1001" / "grader.log").read_text()  # the grading's log
     stamp = results["submission_1001"]["extra_data"]  # which grader, course file and key graded
     assert {r["grader"] for r in rows.values()} == {stamp["grader"]} and len(stamp["grader"]) == 12
     assert rows["submission_1001"]["course_sha256"] == stamp["course_sha256"] and rows["submission_1001"]["key"] == stamp["key"]
@@ -92,18 +95,36 @@ def test_a_class_is_regraded_summarised_resumed_and_regraded_with_new_points(tmp
     changed = (out / "changed.md").read_text()
     assert "submission_1004" in changed and "submission_1002" not in changed
     assert "| 2.3 loss_function: the KL term vanishes" in (out / "tests.md").read_text()
-    first = time.monotonic() - start
 
+    start = time.monotonic()
     again = run(export, out, course)  # resumed: nothing left to grade
-    assert "7 already graded, 0 to grade" in again.stdout and time.monotonic() - start - first < 30
+    assert "8 measured before" in again.stdout and "0 to grade" in again.stdout
+    assert time.monotonic() - start < 30
 
-    course.write_text(COURSE + '[tests]\n"2.1" = { points = 10 }\n')  # 2.1 worth 10 instead of 7
-    forced = run(export, out, course, "--force")
-    assert forced.returncode == 0, forced.stderr[-3000:]
+    # 2.1 worth 10 instead of 7, and 2.3 shown after the due date: scored again from what was measured
+    course.write_text(COURSE + '[tests]\n"2.1" = { points = 10 }\n"2.3" = { visibility = "after_due_date" }\n')
+    start = time.monotonic()
+    rescored = run(export, out, course)
+    seconds = time.monotonic() - start
+    assert rescored.returncode == 0 and "8 measured before" in rescored.stdout and "0 to grade" in rescored.stdout
+    assert seconds < 30, seconds
     new = {k: float(r["total"]) for k, r in read_csv(out).items()}
-    passed_2_1 = {"submission_1001", "submission_1003", "submission_1005"}
+    passed_2_1 = {"submission_1001", "submission_1003", "submission_1005", "submission_1008"}
     assert {k for k in new if new[k] != totals[k]} == passed_2_1
     assert all(new[k] == totals[k] + 3 for k in passed_2_1)
+    after = json.loads((out / "submission_1004" / "results.json").read_text())
+    assert after["extra_data"]["course_sha256"] != stamp["course_sha256"]
+    entry = next(e for e in after["tests"] if e["number"] == "2.3")
+    assert entry["visibility"] == "after_due_date" and entry["output"] == next(
+        e for e in results["submission_1004"]["tests"] if e["number"] == "2.3")["output"]
+    assert "the KL term vanishes" not in (out / "submission_1004" / "report.html").read_text()
+    assert "the KL term vanishes" in (out / "submission_1004" / "report-staff.html").read_text()
+
+    # other limits can change what is measured: that is graded again
+    course.write_text(COURSE.replace("unit_seconds = 15", "unit_seconds = 16"))
+    regraded = run(export, out, course)
+    assert regraded.returncode == 0 and "0 measured before" in regraded.stdout and "7 to grade" in regraded.stdout
+    assert {k: float(r["total"]) for k, r in read_csv(out).items()} == totals
 
 
 def test_a_malformed_export_is_one_clear_line(tmp_path):
@@ -164,3 +185,18 @@ def test_a_terminated_regrade_ends_its_gradings(tmp_path):
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.kill(grading, 0)
+
+
+def test_a_record_is_read_back_only_under_the_key_it_was_measured_with(tmp_path):
+    """record.json round-trips verdicts, log and pictures; another key, another layout or a
+    damaged file reads as no record (the submission is graded again)."""
+    from autograder import record
+
+    path = tmp_path / "record.json"
+    record.save(path, "k1", {"1.1": (1.0, "passed"), "1.2": (0.25, "half")}, 12.5, "log", [("t", b"\x89PNG", "c", "6.3")])
+    assert os.stat(path).st_mode & 0o077 == 0
+    kept = record.load(path, "k1")
+    assert kept["verdicts"] == {"1.1": (1.0, "passed"), "1.2": (0.25, "half")} and kept["pictures"][0][1] == b"\x89PNG"
+    assert record.load(path, "k2") is None
+    path.write_text(path.read_text()[:-5])
+    assert record.load(path, "k1") is None

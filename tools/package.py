@@ -54,6 +54,8 @@ PRIVATE = {"autograder/judge.key"}
 
 
 RUBRIC_ROW = re.compile(r"^\| (\d+\.\d+)(?:–(\d+\.\d+))? ([^|]*)\| [^|]*\| (.*) \|$")
+ONLY = re.compile(r"<!-- ONLY (\S+) -->\n(.*?)<!-- END ONLY -->\n", re.S)  # a passage about one test
+PARTS_TABLE = re.compile(r"<!-- PARTS TABLE -->\n.*?<!-- END PARTS TABLE -->\n", re.S)
 TOTAL = re.compile(r"^### How you are graded \(\d+ points\)$", re.M)
 
 
@@ -67,8 +69,22 @@ def student_readme(course):
     tests = {t.number: t for part in course.parts for t in course.tests[part.NAME]}
     extra = sum(t.points for t in tests.values() if t.extra_credit and t.visibility == "visible")
     total = f"### How you are graded ({course.maximum():g} points" + (f", plus {extra:g} extra credit)" if extra else ")")
+    body = ONLY.sub(lambda m: m.group(2) if m.group(1) in tests and tests[m.group(1)].visibility == "visible" else "",
+                    PARTS_TABLE.sub(lambda m: parts_table(course), body))
     lines = [rubric_row(line, tests) for line in TOTAL.sub(total, body).splitlines()]
     return "# VAE and CVAE on MNIST: homework\n" + "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def parts_table(course):
+    """The course's parts, each with the tests students see before the due date."""
+    rows = ["| part | tests |", "|---|---|"]
+    for part in course.parts:
+        numbers = [t.number for t in course.tests[part.NAME]]
+        shown = [t.number for t in course.tests[part.NAME] if t.visibility == "visible"]
+        named = f"{shown[0]}–{shown[-1]}" if len(shown) > 2 and shown == numbers else ", ".join(shown)
+        epochs = f" (trains {part.EPOCHS} epochs)" if getattr(part, "EPOCHS", 0) else ""
+        rows.append(f"| `{part.NAME}` | {named or 'shown after the due date'}{epochs} |")
+    return "\n".join(rows) + "\n"
 
 
 def rubric_row(line, tests):

@@ -6,13 +6,18 @@ EXPORT is the zip of Gradescope's "Export Submissions" or its unpacked folder: o
 per submission and submission_metadata.yml (submitters, the score Gradescope gave). Every
 submission is graded with the same grader and course file as run_autograder (`python -m
 autograder`, its own work folders and processes), JOBS at a time. Results go to
-OUT/<submission>/results.json; a rerun skips those already there unless --force, and Ctrl-C
-keeps every finished one. Nothing aborts the batch: a grading that crashes or overruns gets
+OUT/<submission>/results.json, with record.json beside it (what was measured). A rerun grades
+only what has no record measured by this grader, key, dataset, parts and limits: the others
+are re-scored from their records in seconds, so a course file that changes only points,
+visibility or extra credit needs no training (--force grades everything again). Submissions
+whose graded files are identical are graded once (summary.csv names the twin). Ctrl-C keeps
+every finished one; OUT/<submission>/grader.log shows each grading's progress as it goes. Nothing aborts the batch: a grading that crashes or overruns gets
 a results.json saying so (a grader that fails, as opposed to a submission, is named at the end,
 with exit code 1; its messages are in OUT/<submission>/grader.log). As results come in, OUT holds:
 
     summary.csv     one row per submission: names, emails, student ids, new total, maximum,
-                    Gradescope's total, the change, seconds, the grader's stamp, each test
+                    Gradescope's total, the change, seconds, the grader's stamp, the
+                    submission with the same files (if any), each test
     tests.md        per test: how many lost points, and the most common first line of message
     changed.md      the submissions whose total differs from Gradescope's
     histogram.png   the totals
@@ -37,11 +42,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder import results as results_module  # noqa: E402
+from autograder import results as results_module, secret  # noqa: E402
 from autograder.budget import cores  # noqa: E402
+from autograder.grade import rescore  # noqa: E402
+from autograder.locate import locate  # noqa: E402
 from autograder.course import CourseError, load  # noqa: E402
 
 METADATA = "submission_metadata.yml"
+RECORD = "record.json"
 GB = 2**30
 GRADER_ERROR = "GRADER ERROR"
 MEMORY_PER_JOB = 2.5 * GB  # a grading's processes together peaked at 1.29 GB (reference, 2 cores)
@@ -144,10 +152,11 @@ def grade_one(submission, course, out, running, stop):
     folder = submission["folder"] if submission["folder"].is_dir() else out / "empty"
     folder.mkdir(exist_ok=True)
     start = time.monotonic()
-    with open(log, "wb") as handle:
+    with open(log, "wb") as handle:  # written as the grading goes (tail -f it)
         process = subprocess.Popen([sys.executable, "-m", "autograder", "--course", str(course.path), "--submission",
-                                    str(folder), "--results", str(target), "--quiet"], cwd=ROOT,
-                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+                                    str(folder), "--results", str(target), "--record", str(target.parent / RECORD)],
+                                   cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
     running.add(process)
     try:
         while process.poll() is None:
@@ -172,6 +181,30 @@ def grade_one(submission, course, out, running, stop):
     return time.monotonic() - start
 
 
+def same_files(submissions, course):
+    """{id: id of the first submission whose graded files (names and contents) are the same}, for
+    every later one. Only complete submissions count: the grader reads nothing else of them."""
+    first, twins = {}, {}
+    for s in submissions:
+        found, problems, helpers = locate(s["folder"], course.files())
+        if found and not problems:
+            digest = secret.digest(list(found.values()) + helpers)
+            twins[s["id"]] = first.setdefault(digest, s["id"])
+    return {k: v for k, v in twins.items() if k != v}
+
+
+def copy_grading(original, twin, course, out):
+    """Give `twin` the grading of `original` (same files): its record re-scored into twin's folder,
+    or, when the grading left no record (the grader failed), its results as they are."""
+    (out / twin).mkdir(parents=True, exist_ok=True)
+    (out / twin / "grader.log").write_text(f"The same files as {original}: its grading is used (not graded again).\n")
+    if not (out / original / RECORD).exists():
+        shutil.copyfile(out / original / "results.json", out / twin / "results.json")
+        return None
+    shutil.copyfile(out / original / RECORD, out / twin / RECORD)
+    return rescore(out / twin / RECORD, out / twin / "results.json", course, log=lambda *a, **k: None)
+
+
 def summarise(submissions, out, course):
     """Write summary.csv, tests.md, changed.md and histogram.png from the results so far."""
     numbers = [t.number for part in course.parts for t in course.tests[part.NAME]]
@@ -189,7 +222,7 @@ def summarise(submissions, out, course):
         maximum = sum(e.get("max_score", 0) for e in graded["tests"])
         rows.append([s["id"], s["names"], s["emails"], s["sids"], total, maximum, "" if old is None else old,
                      "" if old is None else round(total - old, 2), graded.get("execution_time", "")]
-                    + [stamp.get(k, "") for k in ("grader", "course_sha256", "key")]
+                    + [stamp.get(k, "") for k in ("grader", "course_sha256", "key")] + [s.get("same_as", "")]
                     + [scores[n]["score"] if n in scores else "" for n in numbers])
         for n in numbers:
             if n in scores and scores[n]["score"] < points[n]:
@@ -200,7 +233,7 @@ def summarise(submissions, out, course):
     with open(out / "summary.csv.tmp", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["submission", "names", "emails", "student_ids", "total", "maximum", "gradescope_total",
-                         "change", "seconds", "grader", "course_sha256", "key"] + numbers)
+                         "change", "seconds", "grader", "course_sha256", "key", "same_files_as"] + numbers)
         writer.writerows(rows)
     os.replace(out / "summary.csv.tmp", out / "summary.csv")
     table = ["| test | lost points | most common first line |", "|---|---|---|"]
@@ -275,9 +308,20 @@ def regrade(argv):
               f"read the others (and their names and emails): make it private (chmod -R go-rwx {folder}) or pass "
               "the export's zip, which is unpacked into a private folder.", file=sys.stderr)
     jobs = args.jobs or default_jobs()
-    todo = [s for s in submissions if args.force or not finished(args.out / s["id"] / "results.json")]
-    print(f"{len(submissions)} submissions, {len(submissions) - len(todo)} already graded, {len(todo)} to grade, "
-          f"{jobs} at a time (course {course.path.name})", flush=True)
+    twins = same_files(submissions, course)
+    for s in submissions:
+        s["same_as"] = twins.get(s["id"], "")
+    began = time.monotonic()
+    measured = {s["id"] for s in submissions if not args.force and
+                rescore(args.out / s["id"] / RECORD, args.out / s["id"] / "results.json", course, lambda *a, **k: None)}
+    for s in submissions:  # a twin of a submission measured before takes its grading
+        if s["id"] not in measured and s["same_as"] in measured and copy_grading(s["same_as"], s["id"], course, args.out):
+            measured.add(s["id"])
+    todo = [s for s in submissions if s["id"] not in measured and not s["same_as"]]
+    waiting = [s for s in submissions if s["id"] not in measured and s["same_as"]]
+    print(f"{len(submissions)} submissions: {len(measured)} measured before (re-scored with this course file in "
+          f"{time.monotonic() - began:.1f} s), {len(todo)} to grade, {jobs} at a time, {len(waiting)} with the same "
+          f"files as another (graded once; course {course.path.name})", flush=True)
     running, stop, started, done = set(), threading.Event(), time.monotonic(), 0
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     futures = {pool.submit(grade_one, s, course, args.out, running, stop): s for s in todo}
@@ -285,6 +329,9 @@ def regrade(argv):
         for future in concurrent.futures.as_completed(futures):
             s, seconds = futures[future], future.result()
             done += 1
+            for twin in waiting:
+                if twin["same_as"] == s["id"]:
+                    copy_grading(s["id"], twin["id"], course, args.out)
             summarise(submissions, args.out, course)
             total = json.loads((args.out / s["id"] / "results.json").read_text())["score"]
             print(f"{progress(done, len(todo), started)}  {s['id']} ({s['names'] or 'no name'}): "
