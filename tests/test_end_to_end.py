@@ -100,6 +100,18 @@ def test_a_training_that_turned_to_nan_stops_after_its_first_epoch(submission, g
     assert time.monotonic() - start < 120
 
 
+def test_a_training_that_moves_no_weight_stops_after_its_first_epoch(submission, grade_it):
+    """A train_vae that never applies its gradients leaves the model untrained, far above every
+    bar: the grader stops it after one epoch (not 30) and says why."""
+    folder = submission(assignment=[("    model.optimizer.apply_gradients(zip(grads, model.trainable_variables))\n", "")])
+    start = time.monotonic()
+    results, scores = grade_it(folder, ["e2e_cvae"])
+    assert scores == {"6.2": 0.0, "6.3": 0.0}, results["tests"]
+    for number in ("6.2", "6.3"):
+        assert "after epoch 1 of train_vae no weight of your model had changed" in message(results, number)
+    assert time.monotonic() - start < 120
+
+
 def test_the_judge_never_imports_tensorflow():
     """The orchestrating process stays small: TensorFlow only loads in stage processes."""
     code = ("import sys, tempfile; sys.path.insert(0, '.');"

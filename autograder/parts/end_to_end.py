@@ -40,6 +40,7 @@ def build(s, ex, conditional, given):
         dummy = [tf.zeros(shape) for shape in models.call_shapes(conditional, 2)]
         call_recording_form(model, dummy, state["form"])
         model.optimizer.build(model.trainable_variables)
+        state["initial"] = [v.numpy() for v in model.trainable_variables]
         flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(settings.EPOCHS),
                  "--latent_size", str(settings.LATENT_SIZE), "--learning_rate", str(settings.LEARNING_RATE)]
         state["args"] = helpers.parseArguments(flags + (["--is_cvae"] if conditional else []))
@@ -61,11 +62,7 @@ def build(s, ex, conditional, given):
             print(f"{settings.PROGRESS}epoch {done}/{last}: loss per image {number / int(state['data'].cardinality()):.1f} "
                   f"(train_vae's own), {state['seconds'][-1]:.1f} s" + (f", about {left:.0f} s left" if left else ""),
                   flush=True)
-            if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in state["model"].trainable_variables):
-                # a model with NaN or infinite weights cannot recover, and scores 0 whenever it is scored
-                raise FloatingPointError(f"after epoch {done} some of your model's weights are NaN or infinite, so "
-                                         "training was stopped there (no later epoch can repair them). Check "
-                                         "loss_function on a batch: a log of 0 or a division by 0 gives NaN.")
+            stopped_learning(state["model"].trainable_variables, state.pop("initial", None), done)
 
     ex.run("setup", "building the model and its optimizer", setup)
     ex.run("train", f"training with train_vae for {settings.EPOCHS} epochs", lambda: train(settings.EPOCHS), ["setup"])
@@ -84,6 +81,21 @@ def build(s, ex, conditional, given):
         ex.endpoint("decode_final", lambda z: model.decoder(z), [(CHUNK, code)],
                     f"exporting the decoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
         ex.save("final")
+
+
+def stopped_learning(variables, initial, done):
+    """Raise after epoch `done` if the training has already failed every bar, so that it does not
+    run on for 30 epochs: weights that are NaN or infinite (no later epoch can repair them), or,
+    after the first epoch, weights all still equal to `initial` (an untrained model's loss is
+    far above every bar, and a training that moved nothing in an epoch moves nothing later)."""
+    if not all(np.all(np.isfinite(v.numpy())) for v in variables):
+        raise FloatingPointError(f"after epoch {done} some of your model's weights are NaN or infinite, so "
+                                 "training was stopped there (no later epoch can repair them). Check "
+                                 "loss_function on a batch: a log of 0 or a division by 0 gives NaN.")
+    if initial is not None and all(np.array_equal(v.numpy(), w) for v, w in zip(variables, initial)):
+        raise RuntimeError(f"after epoch {done} of train_vae no weight of your model had changed, so training was "
+                           "stopped there: train_vae must apply the gradients of each batch's loss "
+                           "(model.optimizer.apply_gradients(zip(grads, model.trainable_variables))).")
 
 
 def returned_number(value):
