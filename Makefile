@@ -30,7 +30,7 @@ $(STAMP): requirements.txt
 	@echo "$(VENV) is ready."
 
 data: $(STAMP)
-	@$(PY) data/mnist.py
+	@$(PY) data/fetch.py $(COURSE_ARG)
 
 train: data
 	cd code && ../$(PY) assignment.py $(ARGS)
@@ -42,11 +42,13 @@ grade: data
 TEST_JOBS ?= 2
 test: data
 	$(STAFF_ONLY)
+	@$(PY) data/fetch.py --all
 	$(PY) -m pytest tests -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 
 # The checks, the sandbox's defences, graphs, course files, packaging: no grading run.
 test-fast: data
 	$(STAFF_ONLY)
+	@$(PY) data/fetch.py --all
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 stencil: $(STAMP)
@@ -57,18 +59,18 @@ handout: $(STAMP)
 	$(STAFF_ONLY)
 	$(PY) tools/package.py handout $(COURSE_ARG) $(ARGS)
 
-# make autograder [COURSE=...] [ARGS="--with-mnist --force"]
+# make autograder [COURSE=...] [ARGS="--with-data --force"]
 autograder: $(STAMP)
 	$(STAFF_ONLY)
 	$(PY) tools/package.py autograder $(COURSE_ARG) $(ARGS)
 
 classifier: data
 	$(STAFF_ONLY)
-	$(PY) -m autograder.classifier.train
+	$(PY) -m autograder.classifier.train $(COURSE_ARG) $(ARGS)
 
 calibrate: data
 	$(STAFF_ONLY)
-	$(PY) tools/calibrate.py $(ARGS)
+	$(PY) tools/calibrate.py $(COURSE_ARG) $(ARGS)
 
 bench: data
 	$(STAFF_ONLY)

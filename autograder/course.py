@@ -19,12 +19,14 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import dataclasses
+
 from . import settings
+from .datasets import BY_NAME as DATASETS
 from .parts import BY_NAME
 
 DEFAULT = settings.ROOT / "course.toml"  # in a handout or a Gradescope zip
 REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"
-DATASETS = ("mnist",)
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
 RESULTS_FORMATS = ("html", "md", "text")  # Gradescope's formats for the overview (pictures in the first two)
 # The platform a grading runs in; when the course file says nothing, Gradescope's defaults.
@@ -113,7 +115,8 @@ def load(path=None):
     for field, value in positive_numbers(data, "limits", LIMITS, fail).items():
         limits = replace(limits, **{field: type(getattr(limits, field))(value)})
     platform = {**PLATFORM_DEFAULTS, **positive_numbers(data, "platform", PLATFORM, fail)}
-    tests = {name: tuple(BY_NAME[name].TESTS) for name in names}
+    record = dataclasses.asdict(DATASETS[dataset])  # a test's name may quote its bars: "loss < {loss_threshold:.0f}"
+    tests = {name: tuple(replace(t, name=t.name.format(**record)) for t in BY_NAME[name].TESTS) for name in names}
     numbers = {t.number: name for name in names for t in tests[name]}
     overrides = data.get("tests", {})
     if not isinstance(overrides, dict):

@@ -44,7 +44,7 @@ def spectra(images):
 def mnist():
     """Every MNIST image (training and test) as uint8 [70000, 28, 28], and their spectra
     (float16 keeps them at 59 MB; prefilter() allows for its rounding)."""
-    with np.load(settings.MNIST_NPZ) as data:
+    with np.load(settings.data_npz()) as data:
         images = np.concatenate([data["x_train"], data["x_test"]])
     return images, np.concatenate([spectra(images[s:s + CHUNK] / np.float32(255.0)).astype(np.float16)
                                    for s in range(0, len(images), CHUNK)])
@@ -80,7 +80,7 @@ def prefilter(samples, radius):
 def nearest_copies(samples, radius=None):
     """For samples [N, 28, 28] in [0, 1]: the smallest distance to an MNIST image moved by
     up to SHIFT pixels, where it is below `radius` (default COPY_DISTANCE), else inf."""
-    radius = settings.COPY_DISTANCE if radius is None else radius
+    radius = settings.data().copy_distance if radius is None else radius
     references, _ = mnist()
     samples = samples.astype(np.float32)
     candidates = prefilter(samples, radius)
@@ -103,16 +103,17 @@ def check(images, labels, fail):
     """Raise `fail(message)` unless the samples vary with z and are not (shifted) MNIST copies.
     Returns (how many samples are within COPY_DISTANCE, the smallest such distance; inf
     when every sample is farther than 2 x COPY_DISTANCE)."""
+    data = settings.data()
     spread = spreads(images, labels)
-    if spread.min() < settings.MIN_SAMPLE_SPREAD:
-        digit = int(spread.argmin())
-        raise fail(f"the {np.sum(labels == digit)} samples of digit {digit} barely vary with z "
-                   f"(spread {spread.min():.4f} < {settings.MIN_SAMPLE_SPREAD}): the decoder must "
+    if spread.min() < data.min_sample_spread:
+        k = int(spread.argmin())
+        raise fail(f"the {np.sum(labels == k)} samples of {data.item} {data.label(k)!r} barely vary with z "
+                   f"(spread {spread.min():.4f} < {data.min_sample_spread}): the decoder must "
                    "turn different z into different images. No generation points.")
-    distances = nearest_copies(images.reshape(-1, 28, 28), radius=2 * settings.COPY_DISTANCE)
-    copies = int(np.sum(distances < settings.COPY_DISTANCE))
+    distances = nearest_copies(images.reshape(-1, 28, 28), radius=2 * data.copy_distance)
+    copies = int(np.sum(distances < data.copy_distance))
     if copies > settings.MAX_COPY_FRACTION * len(images):
-        raise fail(f"{copies} of {len(images)} samples are within distance {settings.COPY_DISTANCE} "
-                   f"of an MNIST image moved by up to {SHIFT} pixels (near-copies, not generated "
-                   "digits). No generation points.")
+        raise fail(f"{copies} of {len(images)} samples are within distance {data.copy_distance} "
+                   f"of a {data.title} image moved by up to {SHIFT} pixels (near-copies, not generated "
+                   f"{data.item}s). No generation points.")
     return copies, float(distances.min())  # inf: every sample is farther than 2 x COPY_DISTANCE

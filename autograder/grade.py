@@ -177,13 +177,13 @@ def measure_all(box, built, limits, budget):
 
 
 def ensure_training_split():
-    """data/mnist-train.npz: the training half of MNIST, all a student's process may read."""
-    target = settings.TRAIN_NPZ
-    if target.exists() and target.stat().st_mtime >= settings.MNIST_NPZ.stat().st_mtime:
+    """data/<dataset>-train.npz: the training half of the data set, all a student's process may read."""
+    target = settings.train_npz()
+    if target.exists() and target.stat().st_mtime >= settings.data_npz().stat().st_mtime:
         return
-    with np.load(settings.MNIST_NPZ) as mnist:
+    with np.load(settings.data_npz()) as data:
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial.npz")
-        np.savez(partial, x_train=mnist["x_train"], y_train=mnist["y_train"])
+        np.savez(partial, x_train=data["x_train"], y_train=data["y_train"])
     os.chmod(partial, 0o644)
     os.replace(partial, target)
 
@@ -193,7 +193,7 @@ def stamp(course):
     Gradescope zip), the git commit where there is one, the course file's hash and the key's
     fingerprint. Goes into results.json (extra_data) and summary.csv."""
     h = hashlib.sha256()
-    for path in sorted(settings.PACKAGE.rglob("*.py")) + [settings.CLASSIFIER]:
+    for path in sorted(settings.PACKAGE.rglob("*.py")) + sorted(settings.PACKAGE.glob("classifier/*.keras")):
         if "__pycache__" not in path.parts:
             h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     try:
@@ -217,6 +217,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     """
     start = time.monotonic()
     course = course or load_course()
+    settings.use(course.dataset)
     limits = limits or course.limits
     budget = Budget.plan(course.platform, start)
     selected = set(stages) if stages is not None else {p.NAME for p in course.parts}

@@ -38,9 +38,9 @@ def pyplot():
 
 
 def digit_grid(images, labels, predicted):
-    """One row per requested digit, its first samples; a sample the judge classifier read as
-    another digit is framed in red, with the digit it read."""
-    plt = pyplot()
+    """One row per requested class, its first samples; a sample the judge classifier read as
+    another class is framed in red, with the class it read."""
+    plt, data = pyplot(), settings.data()
     figure, axes = plt.subplots(settings.NUM_CLASSES, ROWS_SHOWN, figsize=(ROWS_SHOWN * 0.55, settings.NUM_CLASSES * 0.58))
     for digit in range(settings.NUM_CLASSES):
         for column, k in enumerate(np.flatnonzero(labels == digit)[:ROWS_SHOWN]):
@@ -53,9 +53,10 @@ def digit_grid(images, labels, predicted):
                 spine.set_edgecolor("#e02020" if wrong else "#bbbbbb")
                 spine.set_linewidth(2.5 if wrong else 0.5)
             if wrong:  # what the classifier read, in a red corner label
-                axis.text(27, 1, str(predicted[k]), color="white", fontsize=8, ha="right", va="top", weight="bold",
+                axis.text(27, 1, data.label(predicted[k]), color="white", fontsize=8 if len(data.label(predicted[k])) < 3
+                          else 4.5, ha="right", va="top", weight="bold",
                           bbox={"facecolor": "#e02020", "edgecolor": "none", "pad": 1.0})
-        axes[digit, 0].set_ylabel(str(digit), rotation=0, labelpad=8, fontsize=9)
+        axes[digit, 0].set_ylabel(data.label(digit), rotation=0, ha="right", va="center", fontsize=8)
     figure.subplots_adjust(wspace=0.06, hspace=0.06)
     return png(figure)
 
@@ -92,16 +93,17 @@ def figures(runs):
         number = "6.1" if model == "VAE" else "6.2"
         out.append((f"{model}: test images and their reconstructions", reconstruction_pairs(
             run.inputs["x_eval"][first], np.clip(x_hat[first], 0, 1)),
-            f"The first 10 of the {settings.EVAL_IMAGES} changed test images {number} was scored on (turned and "
+            f"The first 10 of the {settings.EVAL_IMAGES} changed {settings.data().title} test images {number} was scored on (turned and "
             "stretched by the judge's secret transformation), above what your trained model made of them.", number))
     run = runs.get("e2e_cvae")
     predicted = run.extras.get("predicted") if run is not None else None
     if predicted is not None:
         images, labels = run.extras["generated"], run.inputs["gen_labels"]
-        out.append(("CVAE: generated digits, as the judge classifier read them", digit_grid(images, labels, predicted),
-                    f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per digit. "
-                    f"Framed in red: read as another digit (shown). {np.mean(predicted == labels):.1%} of all "
-                    f"{len(labels)} were read as the digit asked for.", "6.3"))
+        item = settings.data().item
+        out.append((f"CVAE: generated {item}s, as the judge classifier read them", digit_grid(images, labels, predicted),
+                    f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
+                    f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
+                    f"{len(labels)} were read as the {item} asked for.", "6.3"))
     return out
 
 

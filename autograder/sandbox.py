@@ -295,7 +295,7 @@ def usable_by_others():
     user that cannot read what a process needs would turn every grade into zero."""
     uid = UID_BASE + 2 * UID_SLOTS  # a spare id, only for this check
     check = (f"import sys; sys.path.insert(0, {str(settings.ROOT)!r}); import autograder.student, "
-             f"autograder.measuring; open({str(settings.TRAIN_NPZ)!r}, 'rb').close(); "
+             f"autograder.measuring; open({str(settings.train_npz())!r}, 'rb').close(); "
              f"open({str(settings.PRISTINE_ASSIGNMENT)!r}).close()")
     try:
         done = subprocess.run([sys.executable, "-I", "-c", check], user=uid, group=uid, extra_groups=[],
@@ -445,10 +445,11 @@ def clean_up(uid):
 
 
 def readable_copies():
-    """Copies of MNIST (with its test split) outside the grader that every user can read: the
-    mirror folder, Keras' cache, Debian's dataset package."""
-    places = [Path(os.environ.get("MNIST_MIRROR", "/nonexistent")) / "mnist.npz",
-              Path.home() / ".keras" / "datasets" / "mnist.npz", Path("/usr/share/datasets/mnist")]
+    """Copies of the data set (with its test split) outside the grader that every user can read:
+    the mirror folder, Keras' cache, Debian's dataset package."""
+    data = settings.data()
+    places = [Path(os.environ.get("MNIST_MIRROR", "/nonexistent")) / data.file,
+              Path.home() / ".keras" / "datasets" / data.keras_cache, Path(data.debian or "/nonexistent")]
     return [str(place) for place in places if world_readable(place)]
 
 
@@ -643,7 +644,7 @@ class Sandbox:
             "" if self.network_cut or self.seccomp else "; THE NETWORK WAS REACHABLE")
         readable = readable_copies() if self.sandboxed else []
         files = ("files: the judge's key, test split and classifier are private" + (
-            f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it holds MNIST's "
+            f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it holds the data set's "
             "test split; the scored images are changed by a secret transformation, so it does not help)"
             if readable else ""))
         return f"{who}; {network}; {files}"
@@ -666,7 +667,7 @@ class Sandbox:
             "USER": "grader", "LOGNAME": "grader", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": str(workdir / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_HOME": str(workdir / "tmp"),
             "PYTHONHASHSEED": str(settings.SEED), "GRADER_SEED": str(settings.SEED),
-            "PYTHONDONTWRITEBYTECODE": "1", "MNIST_NPZ": str(settings.TRAIN_NPZ),
+            "PYTHONDONTWRITEBYTECODE": "1", "MNIST_NPZ": str(settings.train_npz()), "GRADER_DATASET": settings.data().name,
             "GRADER_ROOT": str(settings.ROOT), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
             "GRADER_THREADS": str(self.threads or 0),
         }

@@ -6,12 +6,40 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .datasets import BY_NAME as DATASETS, DEFAULT
+
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent  # the repository, or /autograder/source on Gradescope
-MNIST_NPZ = Path(os.environ.get("MNIST_NPZ", ROOT / "data" / "mnist.npz"))  # the judge's; root-only on Gradescope
-TRAIN_NPZ = ROOT / "data" / "mnist-train.npz"  # its training half: all a student's process may read
-CLASSIFIER = PACKAGE / "classifier" / "mnist_classifier.keras"
 PRISTINE_ASSIGNMENT = ROOT / "code" / "assignment.py"  # the stencil's given helpers
+
+CURRENT = [DATASETS[os.environ.get("GRADER_DATASET") or DEFAULT]]  # the course's (use()); student processes: from the judge
+
+
+def data():
+    """The record of the data set being graded on (datasets.py): its files, classes and bars."""
+    return CURRENT[0]
+
+
+def use(name):
+    """Grade on data set `name` from now on (the course's); returns its record."""
+    CURRENT[0] = DATASETS[name]
+    return CURRENT[0]
+
+
+def data_npz():
+    """The data set's file: the judge's (root-only on Gradescope), or in a student's process the
+    training split it is given ($MNIST_NPZ)."""
+    return Path(os.environ.get("MNIST_NPZ") or ROOT / "data" / data().file)
+
+
+def train_npz():
+    """The training half of the data set's file: all a student's process may read."""
+    return ROOT / "data" / f"{data().name}-train.npz"
+
+
+def classifier():
+    return PACKAGE / "classifier" / data().classifier
+
 
 PROGRESS = "@@progress@@ "  # a line of training progress: shown on the judge's terminal, kept out of the results
 SEED = int(os.environ.get("GRADER_SEED", 1470))  # tools/calibrate.py varies it
@@ -30,23 +58,6 @@ EPOCHS = 5  # the loss checks (6.1, 6.2) are taken after this many epochs
 GENERATION_EPOCHS = 30
 EVAL_IMAGES = 2000  # MNIST test images, changed by a secret transformation (distort.py), the model is scored on
 CLEAN_IMAGES = 500  # unchanged images (half test, half training split), mixed in: a model with MNIST stored shows there
-# The loss bar of 6.1/6.2, on the judge's changed test images (distort.py): turning a digit by
-# 15-20 degrees costs a trained VAE about 20 (measured, 5 epochs: the reference 106 unchanged,
-# 126 changed; a 3 x 256 ReLU VAE up to 118 and 142; a VAE that looks the unchanged images up
-# scores 58 on them and 171 on the changed ones).
-LOSS_THRESHOLD = 145.0  # mean loss per image must be below this for full points (6.1, 6.2; 6.3's decoder)
-# Partial credit runs linearly from LOSS_THRESHOLD down to 0 at LOSS_ZERO, so that a correct
-# but small network that narrowly misses loses a little, not everything. A VAE with 4 hidden
-# units or a train_vae that never steps: far above it.
-LOSS_ZERO = 160.0
-# A model that has seen the public test images: its loss on unchanged ones is far lower than on
-# the changed ones (trained models: 19-25 apart; a lookup: over 100), or its loss on the
-# changed ones is lower than training reaches (trained models: 116 or more after 5 to 30
-# epochs; a lookup that undoes each image's rotation: 77). No points then.
-MAX_CLEAN_GAP = 40.0
-LOSS_FLOOR = 95.0  # after EPOCHS epochs
-FINAL_LOSS_FLOOR = 90.0  # after GENERATION_EPOCHS epochs
-
 # 3.2/4.2: how far the means of call()'s x_hat and of decoder(z) with the judge's own eps may
 # drift apart, in units of their expected sampling difference (about 1 for a correct call();
 # measured on untrained reference models: 0.99-1.22 when correct, 18-20 when call() gives the
@@ -59,17 +70,9 @@ SAMPLING_RATIO = 4.0
 # computes without c: 0.01%.
 C_EFFECT = 0.02
 
-# Generation: samples per digit, the bar and the partial-credit floor.
+# Generation: samples per class, and how many may be copies of training images (genuine.py).
+# The bars that depend on the data (loss, recognition, copy distance) are in its record, datasets.py.
 SAMPLES_PER_CLASS = 100
-ACCURACY_BAR = 0.90  # full points above this
-ACCURACY_FLOOR = 0.50  # no points at or below this; linear in between
-MIN_SAMPLE_SPREAD = 0.02  # mean per-pixel std across one digit's samples
-# L2 distance (pixels in [0, 1]) under which a sample counts as a copy of an MNIST image moved
-# by up to 3 pixels (genuine.py). Measured with shifts: 0 of the reference's 1000 samples are
-# that close (the closest at 1.005; 5 within 1.1), none of a 2 x 256 LeakyReLU CVAE's; 0.2% of
-# unseen MNIST test digits are that close to a training digit; shifted copies with noise of
-# std 0.03 lie at 0.63, with std 0.05 at 1.04 (mostly missed).
-COPY_DISTANCE = 1.0
 MAX_COPY_FRACTION = 0.01
 
 

@@ -12,12 +12,13 @@ echo "setup.sh: building /autograder/venv with $PYTHON ($("$PYTHON" --version 2>
 "$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -r requirements.txt
-# A zip built with --with-mnist carries data/mnist.npz; otherwise MNIST_MIRROR (if the image sets it) or the download.
-MNIST_MIRROR="${MNIST_MIRROR:-/autograder/source/data}" /autograder/venv/bin/python data/mnist.py
+# The course's data set (course.toml): a zip built with --with-data carries it in data/; otherwise
+# MNIST_MIRROR (if the image sets it), Keras' cache, Debian's package or the download.
+MNIST_MIRROR="${MNIST_MIRROR:-/autograder/source/data}" /autograder/venv/bin/python data/fetch.py
 # The unprivileged student processes must not read the judge classifier, the judge's secret
 # key or the MNIST test split (they get data/mnist-train.npz, made by the first grading).
 chmod 700 autograder/classifier
-chmod 600 autograder/judge.key data/mnist.npz
+chmod 600 autograder/judge.key data/*.npz
 # The image must be able to grade: a stub submission is graded now, and the build fails with
 # one line unless its code ran as an unprivileged user (zeros for every student otherwise).
 /autograder/venv/bin/python -m autograder.smoke

@@ -104,12 +104,20 @@ def submission(tmp_path):
     return make
 
 
+@pytest.fixture(autouse=True)
+def on_mnist():
+    """Every test starts on MNIST, the default course's data set (a grading switches to its course's)."""
+    settings.use("mnist")
+    yield
+    settings.use("mnist")
+
+
 @pytest.fixture
 def grade_it(tmp_path):
-    """grade_it(folder, stages, limits=FAST) -> (results dict, {number: score})."""
-    def run(folder, stages, limits=FAST):
+    """grade_it(folder, stages, limits=FAST, course=None) -> (results dict, {number: score})."""
+    def run(folder, stages, limits=FAST, course=None):
         path = tmp_path / "out" / "results.json"
-        results = grade(folder, path, limits, stages=tuple(stages), log=lambda *a, **k: None)
+        results = grade(folder, path, limits, stages=tuple(stages), log=lambda *a, **k: None, course=course)
         on_disk = json.loads(path.read_text())
         assert on_disk == results, "results.json on disk differs from what the grader measured"
         return results, {e["number"]: e["score"] for e in results["tests"] if STAGE_OF[e["number"]] in stages}

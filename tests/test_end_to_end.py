@@ -37,11 +37,30 @@ def test_a_correct_submission_scores_full_marks_through_gradescope_entry_point()
         shutil.rmtree(root)
 
 
-def check_full_marks_in(root, built, submission):
+def test_the_fashion_course_scores_the_reference_full_marks_through_gradescope_entry_point():
+    """courses/fashion-mnist.toml: its Gradescope zip carries Fashion-MNIST's record and
+    classifier only, and grades the reference 100 on Fashion-MNIST's own bars."""
+    root = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    os.chmod(root, 0o755)
+    try:
+        subprocess.run([PY, "tools/package.py", "autograder", "--course", "courses/fashion-mnist.toml", "--out",
+                        str(root)], cwd=ROOT, check=True, capture_output=True)
+        with zipfile.ZipFile(root / "autograder.zip") as archive:
+            names = set(archive.namelist())
+        assert {"autograder/datasets/fashion_mnist.toml", "autograder/classifier/fashion_mnist_classifier.keras"} <= names
+        assert not any("datasets/mnist" in n or "classifier/mnist" in n for n in names)
+        results = check_full_marks_in(root / "autograder", root / "autograder.zip", ROOT / "solution",
+                                      "fashion_mnist.npz")
+        assert "Fashion-MNIST" in results["output"] or "Fashion-MNIST" in json.dumps(results["tests"])
+    finally:
+        shutil.rmtree(root)
+
+
+def check_full_marks_in(root, built, submission, data="mnist.npz"):
     """Unpack `built` under `root` as Gradescope does, submit `submission`, expect 100."""
     with zipfile.ZipFile(built) as archive:
         archive.extractall(root / "source")
-    (root / "source" / "data" / "mnist.npz").symlink_to(settings.MNIST_NPZ)  # setup.sh bakes it in
+    (root / "source" / "data" / data).symlink_to(ROOT / "data" / data)  # setup.sh bakes it in
     (root / "submission" / "hw6" / "code").mkdir(parents=True)  # students zip a parent folder
     for name in ("vae.py", "assignment.py"):
         (root / "submission" / "hw6" / "code" / name).write_text((submission / name).read_text())
@@ -56,6 +75,7 @@ def check_full_marks_in(root, built, submission):
     assert results["score"] == sum(POINTS.values()) == 100
     if sandboxed():
         assert "student code ran as the unprivileged user" in results["output"]
+    return results
 
 
 def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submission, grade_it):
@@ -78,13 +98,22 @@ def test_untouched_stencil_scores_zero_with_not_implemented_messages(tmp_path):
     assert "TOTAL 0 / 100" in done.stdout
 
 
+def test_the_untouched_stencil_scores_zero_on_the_fashion_course(tmp_path):
+    results_path = tmp_path / "results.json"
+    done = subprocess.run([PY, "-m", "autograder", "--submission", "code", "--results", str(results_path), "--course",
+                           "courses/fashion-mnist.toml"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(results_path.read_text())
+    assert results["score"] == 0 and all("not implemented yet" in e["output"] for e in results["tests"])
+
+
 def test_a_weak_but_correct_model_loses_only_the_end_to_end_points(submission, grade_it):
     """A tiny hidden layer passes every unit check but cannot reach the loss bar."""
     folder = submission(vae=[("def _build_layers(model, input_size, latent_size, hidden=512):",
                               "def _build_layers(model, input_size, latent_size, hidden=4):")])
     results, scores = grade_it(folder, ["vae", "e2e_vae"])
     assert scores == {**full("vae"), "6.1": 0.0}
-    assert f"must be below {settings.LOSS_THRESHOLD:.0f}" in message(results, "6.1")
+    assert f"must be below {settings.data().loss_threshold:.0f}" in message(results, "6.1")
 
 
 def test_a_training_that_turned_to_nan_stops_after_its_first_epoch(submission, grade_it):

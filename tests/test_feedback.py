@@ -76,7 +76,7 @@ def test_training_progress_reaches_the_terminal_not_the_results(submission, tmp_
 
 def generated_run():
     """A PartRun of 6.3 with MNIST test digits standing in for generated ones (two misread)."""
-    with np.load(settings.MNIST_NPZ) as mnist:
+    with np.load(settings.data_npz()) as mnist:
         x, y = mnist["x_test"], mnist["y_test"]
     labels = np.repeat(np.arange(10), 100)
     images = np.stack([x[y == d][:100] for d in range(10)]).reshape(1000, 1, 28, 28) / 255.0

@@ -174,7 +174,7 @@ def test_student_process_cannot_read_judge_files_or_write_results(submission, gr
     secret_dir = tmp_path / "secret"
     secret_dir.mkdir(mode=0o700)
     (secret_dir / "expected.txt").write_text("hidden")
-    readable = [str(secret_dir / "expected.txt"), str(ROOT / "autograder" / "judge.key"), str(settings.MNIST_NPZ)]
+    readable = [str(secret_dir / "expected.txt"), str(ROOT / "autograder" / "judge.key"), str(settings.data_npz())]
     probe = f'''
 try:
     open({str(secret_dir / "planted.txt")!r}, "w").write("x")
@@ -358,7 +358,8 @@ import numpy as _np, os as _os
 def _test_images():
     """The MNIST test split, if this process can find it: the judge's copy (it cannot), or a
     copy every user can read (a mirror folder)."""
-    for path in MIRRORS + [_os.environ.get("MNIST_NPZ", ""), _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "mnist.npz")]:
+    for path in MIRRORS + [_os.environ.get("MNIST_NPZ", ""), _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "mnist.npz"),
+                 _os.path.join(_os.environ.get("GRADER_ROOT", ""), "data", "fashion_mnist.npz")]:
         try:
             with _np.load(path) as data:
                 return data["x_test"].reshape(-1, 784).astype("float32") / 255.0
@@ -409,7 +410,7 @@ def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, gr
     if mirror:
         public = Path(tempfile.mkdtemp(prefix="mirror-", dir="/tmp"))
         os.chmod(public, 0o755)
-        shutil.copyfile(settings.MNIST_NPZ, public / "mnist.npz")
+        shutil.copyfile(settings.data_npz(), public / "mnist.npz")
         os.chmod(public / "mnist.npz", 0o644)
         mirrors = [str(public / "mnist.npz")]
     folder = submission(vae_extra=f"\nMIRRORS = {mirrors!r}\n" + LOOKUP_ENCODER,
@@ -424,7 +425,7 @@ def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, gr
             shutil.rmtree(Path(mirrors[0]).parent)
     assert scores == {"6.1": 0.0}, message(results, "6.1")
     said = message(results, "6.1")
-    assert f"must be below {settings.LOSS_THRESHOLD:.0f}" in said or "unchanged MNIST images" in said, said
+    assert f"must be below {settings.data().loss_threshold:.0f}" in said or "unchanged MNIST images" in said, said
     assert ("readable by every user" in results["output"]) == mirror, results["output"]
 
 

@@ -52,7 +52,9 @@ def test_no_solution_text_and_no_project_tests(kind, zips):
 def test_handout_has_what_a_student_needs(zips):
     names = set(zips["handout"])
     assert {"README.md", "Makefile", "requirements.txt", "code/vae.py", "code/assignment.py",
-            "data/mnist.py", "autograder/grade.py", "autograder/classifier/mnist_classifier.keras"} <= names
+            "data/fetch.py", "autograder/grade.py", "autograder/classifier/mnist_classifier.keras",
+            "autograder/datasets/mnist.toml"} <= names
+    assert not any("fashion" in name for name in names)  # only the course's data set
     assert zips["handout"]["code/vae.py"] == (ROOT / "code" / "vae.py").read_bytes()
     readme = zips["handout"]["README.md"].decode()
     assert "What you implement" in readme and "make grade" in readme
@@ -62,7 +64,9 @@ def test_handout_has_what_a_student_needs(zips):
 def test_gradescope_zip_has_entry_points_at_its_root(zips, dist):
     names = set(zips["autograder"])
     assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/grade.py",
-            "autograder/classifier/mnist_classifier.keras", "data/mnist.py", "code/assignment.py"} <= names
+            "autograder/classifier/mnist_classifier.keras", "data/fetch.py", "code/assignment.py",
+            "autograder/datasets/mnist.toml"} <= names
+    assert not any("fashion" in name for name in names)
     assert "code/vae.py" not in names and "autograder/classifier/train.py" not in names
     assert {f"autograder/parts/{part}.py" for part in ("vae", "e2e_cvae")} <= names
     with zipfile.ZipFile(dist / "autograder.zip") as archive:

@@ -1,6 +1,8 @@
 """Calibrate the grader's statistical bars: grade correct solutions over several seeds.
 
-    python tools/calibrate.py [--seeds 10] [--variants reference,3x256-relu] [--out outputs/calibration.json]
+    python tools/calibrate.py [--seeds 10] [--variants reference,3x256-relu] [--course FILE] [--out outputs/calibration.json]
+
+The course file (default courses/default.toml) gives the data set, whose record holds the bars.
 
 Each variant is the reference with another architecture a student might reasonably
 choose (hidden 256-512, 2-3 layers, ReLU or LeakyReLU), or a whole correct submission
@@ -22,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
+from autograder.course import load  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
@@ -39,10 +42,10 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
-        "6.1": lambda v: settings.LOSS_THRESHOLD - v, "6.2": lambda v: settings.LOSS_THRESHOLD - v,
-        "6.1 gap": lambda v: settings.MAX_CLEAN_GAP - v, "6.2 gap": lambda v: settings.MAX_CLEAN_GAP - v,
-        "6.3 final": lambda v: min(settings.LOSS_THRESHOLD - v, v - settings.FINAL_LOSS_FLOOR),
-        "6.3": lambda v: v - 100 * settings.ACCURACY_BAR,
+        "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
+        "6.1 gap": lambda v: settings.data().max_clean_gap - v, "6.2 gap": lambda v: settings.data().max_clean_gap - v,
+        "6.3 final": lambda v: min(settings.data().loss_threshold - v, v - settings.data().final_loss_floor),
+        "6.3": lambda v: v - 100 * settings.data().accuracy_bar,
         "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
         "6.3 closest": None}  # the closest sample to a shifted MNIST image: shown, not a bar
 
@@ -62,11 +65,11 @@ def variant_folder(name, folder):
     return folder
 
 
-def grade_once(folder, seed, results):
+def grade_once(folder, seed, results, course):
     env = {**os.environ, "GRADER_SEED": str(seed)}
     subprocess.run([sys.executable, "-m", "autograder", "--submission", str(folder), "--results", str(results),
-                    "--stages", "vae,cvae,e2e_vae,e2e_cvae", "--quiet"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+                    "--stages", "vae,cvae,e2e_vae,e2e_cvae", "--quiet", "--course", str(course.path)], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
     tests = {e["number"]: e for e in json.loads(results.read_text())["tests"]}
     row = {}
     for number, pattern in MEASURE.items():
@@ -87,15 +90,18 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "calibration.json")
     args = parser.parse_args(argv)
+    course = load(args.course)
+    settings.use(course.dataset)  # the bars of its data set
     table = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)  # the sandbox user reads the submission copies made from here
         for name in args.variants.split(","):
             folder = variant_folder(name, Path(tmp) / name)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = grade_once(folder, seed, Path(tmp) / "results.json")
+                row = grade_once(folder, seed, Path(tmp) / "results.json", course)
                 table.setdefault(name, []).append({"seed": seed, **row})
                 print(name, seed, {k: v["value"] for k, v in row.items()}, flush=True)
     print(f"\n{'variant':<13} {'test':<5} {'pass rate':>9} {'worst value':>12} {'worst margin':>13}")

@@ -1,7 +1,7 @@
 """Build what the staff ship, for a course file.
 
     python tools/package.py handout [--course courses/default.toml]      # dist/handout.zip: what students receive
-    python tools/package.py autograder [--course ...] [--with-mnist]     # dist/autograder.zip: what Gradescope runs
+    python tools/package.py autograder [--course ...] [--with-data]     # dist/autograder.zip: what Gradescope runs
 
 The student files come from the course's parts, the grader is every module of autograder/,
 and the course file goes in as course.toml (the grader's default there). Nothing of
@@ -26,13 +26,19 @@ from autograder.course import CourseError, load  # noqa: E402
 
 ROOT = stencil.ROOT
 DIST = ROOT / "dist"
-GRADER = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("**/*.py")
-                if "classifier/" not in p.relative_to(ROOT).as_posix()) + [
-    "autograder/classifier/mnist_classifier.keras"]
-
-COMMON = {"requirements.txt": "requirements.txt", "data/mnist.py": "data/mnist.py",
+CODE = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("**/*.py")
+              if "classifier/" not in p.relative_to(ROOT).as_posix())
+COMMON = {"requirements.txt": "requirements.txt", "data/fetch.py": "data/fetch.py",
           "install/check_python.py": "install/check_python.py", "install/choose_python.sh": "install/choose_python.sh",
-          **{p: p for p in GRADER}}
+          **{p: p for p in CODE}}
+
+
+def grader(course):
+    """{name: source} of the grader for `course`: its code, and of the data sets only the
+    course's record and judge classifier."""
+    record = settings.DATASETS[course.dataset]
+    return {**COMMON, f"autograder/datasets/{record.name}.toml": f"autograder/datasets/{record.name}.toml",
+            f"autograder/classifier/{record.classifier}": f"autograder/classifier/{record.classifier}"}
 
 
 def contents(kind, course):
@@ -42,11 +48,11 @@ def contents(kind, course):
     if kind == "handout":
         code = {f"code/{name}": f"code/{name}" for name in course.files()}
         return {"Makefile": "Makefile", ".gitignore": ".gitignore", "outputs/.gitkeep": "outputs/.gitkeep",
-                "colab.ipynb": "colab.ipynb", **code, **COMMON}
+                "colab.ipynb": "colab.ipynb", **code, **grader(course)}
     return {"setup.sh": "autograder/setup.sh", "run_autograder": "autograder/run_autograder",
             "code/assignment.py": "code/assignment.py",  # the given helpers; graded code never comes from here
             "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
-            **COMMON}
+            **grader(course)}
 
 
 EXECUTABLE = {"setup.sh", "run_autograder", "install/choose_python.sh"}
@@ -55,6 +61,7 @@ PRIVATE = {"autograder/judge.key"}
 
 RUBRIC_ROW = re.compile(r"^\| (\d+\.\d+)(?:–(\d+\.\d+))? ([^|]*)\| [^|]*\| (.*) \|$")
 ONLY = re.compile(r"<!-- ONLY (\S+) -->\n(.*?)<!-- END ONLY -->\n", re.S)  # a passage about one test
+DATA_RUBRIC = re.compile(r"<!-- BEGIN DATA RUBRIC.*?-->\n.*?<!-- END DATA RUBRIC -->\n", re.S)
 PARTS_TABLE = re.compile(r"<!-- PARTS TABLE -->\n.*?<!-- END PARTS TABLE -->\n", re.S)
 TOTAL = re.compile(r"^### How you are graded \(\d+ points\)$", re.M)
 
@@ -69,10 +76,11 @@ def student_readme(course):
     tests = {t.number: t for part in course.parts for t in course.tests[part.NAME]}
     extra = sum(t.points for t in tests.values() if t.extra_credit and t.visibility == "visible")
     total = f"### How you are graded ({course.maximum():g} points" + (f", plus {extra:g} extra credit)" if extra else ")")
+    body = DATA_RUBRIC.sub(lambda m: stencil.data_rubric(settings.DATASETS[course.dataset]), body)
     body = ONLY.sub(lambda m: m.group(2) if m.group(1) in tests and tests[m.group(1)].visibility == "visible" else "",
                     PARTS_TABLE.sub(lambda m: parts_table(course), body))
     lines = [rubric_row(line, tests) for line in TOTAL.sub(total, body).splitlines()]
-    return "# VAE and CVAE on MNIST: homework\n" + "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+    return f"# {course.title}: homework\n" + "\n".join(line for line in lines if line is not None).rstrip() + "\n"
 
 
 def parts_table(course):
@@ -123,7 +131,7 @@ def course_for_students(course):
     return "\n".join(kept) + "\n"
 
 
-def build(kind, course, with_mnist=False, out=DIST):
+def build(kind, course, with_data=False, out=DIST):
     """Write OUT/<kind>.zip (default dist/) for `course` and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
@@ -132,8 +140,9 @@ def build(kind, course, with_mnist=False, out=DIST):
     files["course.toml"] = course.path.read_bytes() if kind == "autograder" else course_for_students(course).encode()
     if kind == "handout":
         files["README.md"] = student_readme(course).encode()
-    if with_mnist:
-        files["data/mnist.npz"] = (ROOT / "data" / "mnist.npz").read_bytes()
+    if with_data:
+        name = settings.DATASETS[course.dataset].file
+        files[f"data/{name}"] = (ROOT / "data" / name).read_bytes()
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{kind}.zip"
     partial = out / f".{kind}.{os.getpid()}.zip"
@@ -157,8 +166,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Build dist/handout.zip or dist/autograder.zip.")
     parser.add_argument("kind", choices=("autograder", "handout"))
     parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
-    parser.add_argument("--with-mnist", action="store_true",
-                        help="include data/mnist.npz (for Gradescope images built without internet)")
+    parser.add_argument("--with-data", action="store_true",
+                        help="include the course's data set, data/<file> (for Gradescope images built without internet)")
     parser.add_argument("--out", type=Path, default=DIST, help="folder for the zip (default: dist)")
     parser.add_argument("--force", action="store_true",
                         help="build the Gradescope zip even if the reference may not finish within the course's timeout")
@@ -170,7 +179,7 @@ def main(argv=None):
         return 2
     if args.kind == "autograder" and not fits(course) and not args.force:
         return 2
-    build(args.kind, course, args.with_mnist, args.out)
+    build(args.kind, course, args.with_data, args.out)
     return 0
 
 

@@ -1,13 +1,15 @@
-"""Generate the student stencil (code/) from the reference solution (solution/).
+"""Generate the student stencil (code/) from the reference solution (solution/), and the
+README's data-set rubric (6.1-6.3) from tools/data_rubric.md and MNIST's record.
 
-    python tools/stencil.py            # write code/vae.py and code/assignment.py
-    python tools/stencil.py --check    # exit 1 if code/ differs from what would be written
+    python tools/stencil.py            # write code/vae.py, code/assignment.py and that README block
+    python tools/stencil.py --check    # exit 1 if any of them differs from what would be written
 
 Markers in solution/*.py (each on a line of its own):
     # BEGIN SOLUTION ... # END SOLUTION   the lines between (and the markers) are removed
     # STENCIL: <code>                     becomes <code>, at the same indentation
 """
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -17,6 +19,23 @@ SOLUTION, STENCIL = ROOT / "solution", ROOT / "code"
 FILES = tuple(sorted(p.name for p in SOLUTION.glob("*.py")))  # every file of the reference
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STENCIL_LINE = re.compile(r"^(\s*)# STENCIL: (.*)$")
+DATA_RUBRIC = re.compile(r"(<!-- BEGIN DATA RUBRIC.*?-->\n).*?(<!-- END DATA RUBRIC -->\n)", re.S)
+
+
+def data_rubric(record):
+    """The data-set part of the rubric (6.1-6.3 and the notes after them) for a data set's
+    record (autograder/datasets): tools/data_rubric.md with its bars and notes."""
+    fields = {**dataclasses.asdict(record), **record.notes}
+    return (ROOT / "tools" / "data_rubric.md").read_text().format(**fields)
+
+
+def readme():
+    """README.md with its data-set rubric rendered for MNIST (the default course's)."""
+    sys.path.insert(0, str(ROOT))
+    from autograder.datasets import BY_NAME
+
+    text = (ROOT / "README.md").read_text()
+    return DATA_RUBRIC.sub(lambda m: m.group(1) + data_rubric(BY_NAME["mnist"]) + m.group(2), text)
 
 
 def strip(text, name="<text>"):
@@ -61,8 +80,8 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="only compare; write nothing")
     args = parser.parse_args(argv)
     stale = []
-    for name, text in expected().items():
-        target = STENCIL / name
+    for name, text in {**expected(), "../README.md": readme()}.items():
+        target = (STENCIL / name).resolve()
         if target.exists() and target.read_text() == text:
             continue
         stale.append(name)
@@ -71,7 +90,7 @@ def main(argv=None):
             target.write_text(text)
             print(f"wrote {target.relative_to(ROOT)}")
     if args.check and stale:
-        print(f"code/ is out of date with solution/: {', '.join(stale)}. Run `make stencil`.")
+        print(f"out of date with solution/ (or tools/data_rubric.md): {', '.join(stale)}. Run `make stencil`.")
         return 1
     return 0
 

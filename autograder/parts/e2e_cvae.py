@@ -21,7 +21,7 @@ def inputs(rng):
 
 
 MEASURES = [
-    ("evaluate", "scoring the trained model on MNIST test images", end_to_end.evaluate(True)),
+    ("evaluate", "scoring the trained model on the judge's test images", end_to_end.evaluate(True)),
     ("final", f"scoring the model trained {settings.GENERATION_EPOCHS} epochs and decoding "
               "concat([z, one_hot(digit)]) for 100 z per digit", end_to_end.final),
 ]
@@ -30,11 +30,12 @@ MEASURES = [
 def e2e_generation(run, i):
     """The digits the final decoder drew count only if that decoder, in the same calls, also
     reconstructs the judge's changed test images as a trained VAE does."""
+    data = settings.data()
     loss, clean = end_to_end.losses(run, i, "final", i["mixed"])
-    if not loss < settings.LOSS_THRESHOLD:
-        raise Fail(f"the decoder that draws the digits must be the trained CVAE's: after {settings.GENERATION_EPOCHS} "
-                   f"epochs its loss per image on the judge's test images is {loss:.1f}, not below "
-                   f"{settings.LOSS_THRESHOLD:.0f}. No generation points.")
+    if not loss < data.loss_threshold:
+        raise Fail(f"the decoder that draws the {data.item}s must be the trained CVAE's: after "
+                   f"{settings.GENERATION_EPOCHS} epochs its loss per image on the judge's test images is {loss:.1f}, "
+                   f"not below {data.loss_threshold:.0f}. No generation points.")
     end_to_end.memorised(loss, clean, settings.GENERATION_EPOCHS)
     drawn = end_to_end.decoded(run, "final", i["mixed"])[len(i["x_eval"]):].reshape(-1, 1, 28, 28)
     in_unit_interval(drawn, "generated images")
@@ -43,21 +44,21 @@ def e2e_generation(run, i):
     run.extras.update(generated=drawn, predicted=predicted)  # for the report's picture
     accuracy = float(np.mean(predicted == i["gen_labels"]))
     per_class = [float(np.mean(predicted[i["gen_labels"] == d] == d)) for d in range(settings.NUM_CLASSES)]
-    detail = (f"{accuracy:.1%} of {len(predicted)} generated digits recognised as the requested digit "
-              f"(per digit: {', '.join(f'{d}: {a:.0%}' for d, a in enumerate(per_class))}); {near} samples "
-              f"within {settings.COPY_DISTANCE:g} of a shifted MNIST image (at most "
+    detail = (f"{accuracy:.1%} of {len(predicted)} generated {data.item}s recognised as the requested {data.item} "
+              f"(per class: {', '.join(f'{data.label(d)}: {a:.0%}' for d, a in enumerate(per_class))}); {near} samples "
+              f"within {data.copy_distance:g} of a shifted {data.title} image (at most "
               f"{int(settings.MAX_COPY_FRACTION * len(drawn))} allowed), the closest at {closest:.2f}; the same "
               f"decoder's loss after {settings.GENERATION_EPOCHS} epochs: {loss:.1f} on the judge's changed test images")
-    if accuracy > settings.ACCURACY_BAR:
+    if accuracy > data.accuracy_bar:
         return 1.0, detail
-    fraction = max(0.0, (accuracy - settings.ACCURACY_FLOOR) / (settings.ACCURACY_BAR - settings.ACCURACY_FLOOR))
-    return min(fraction, 0.99), (f"{detail}; full points need more than {settings.ACCURACY_BAR:.0%}, "
-                                 f"partial credit runs linearly from {settings.ACCURACY_FLOOR:.0%}")
+    fraction = max(0.0, (accuracy - data.accuracy_floor) / (data.accuracy_bar - data.accuracy_floor))
+    return min(fraction, 0.99), (f"{detail}; full points need more than {data.accuracy_bar:.0%}, "
+                                 f"partial credit runs linearly from {data.accuracy_floor:.0%}")
 
 
 TESTS = [
-    Test("6.2", f"CVAE trained {settings.EPOCHS} epochs reaches loss < {settings.LOSS_THRESHOLD:.0f}", 8,
+    Test("6.2", f"CVAE trained {settings.EPOCHS} epochs reaches loss < {{loss_threshold:.0f}}", 8,
          lambda run, i: end_to_end.check_loss(run, i, "CVAE")),
-    Test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates digits the judge "
-         "classifier recognises (> 90%)", 14, e2e_generation),
+    Test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates {{item}}s the judge "
+         "classifier recognises (> {accuracy_bar:.0%})", 14, e2e_generation),
 ]

@@ -1,5 +1,5 @@
 """What parts 6.1 (VAE) and 6.2/6.3 (CVAE) share: the student's model trained by the
-student's train_vae on the MNIST training split, then scored by the judge.
+student's train_vae on the training split of the course's data set, then scored by the judge.
 
 The student's process sees only the training split. It exports the trained encoder path
 and decoder; the measuring process runs them on test images the judge picked, with the
@@ -112,7 +112,7 @@ def inputs(rng, conditional):
     codes it generates from, the noise of the final scoring and the order in which its
     reconstructions and generations are decoded together."""
     changed, clean = settings.EVAL_IMAGES, settings.CLEAN_IMAGES
-    with np.load(settings.MNIST_NPZ) as mnist:
+    with np.load(settings.data_npz()) as mnist:
         test = rng.choice(len(mnist["y_test"]), changed + clean // 2, replace=False)
         train = rng.choice(len(mnist["y_train"]), clean - clean // 2, replace=False)
         x = np.concatenate([mnist["x_test"][test], mnist["x_train"][train]])
@@ -186,11 +186,12 @@ def memorised(changed, clean, epochs):
     public, the training split is the student's): one far better on unchanged images than on
     the changed ones, or better on the changed ones than any model trained `epochs` epochs
     gets (settings, calibrated)."""
-    floor = settings.LOSS_FLOOR if epochs <= settings.EPOCHS else settings.FINAL_LOSS_FLOOR
-    if changed - clean > settings.MAX_CLEAN_GAP:
-        raise Fail(f"your model's loss is {clean:.1f} on {settings.CLEAN_IMAGES} unchanged MNIST images but "
-                   f"{changed:.1f} on the judge's changed test images: trained models differ by at most "
-                   f"{settings.MAX_CLEAN_GAP:.0f}, a model that has MNIST images stored does not. No points.")
+    floor = settings.data().loss_floor if epochs <= settings.EPOCHS else settings.data().final_loss_floor
+    if changed - clean > settings.data().max_clean_gap:
+        raise Fail(f"your model's loss is {clean:.1f} on {settings.CLEAN_IMAGES} unchanged {settings.data().title} "
+                   f"images but {changed:.1f} on the judge's changed test images: trained models differ by at most "
+                   f"{settings.data().max_clean_gap:.0f}, a model that has {settings.data().title} images stored does "
+                   "not. No points.")
     if changed < floor:
         raise Fail(f"your model's loss on the judge's changed test images is {changed:.1f}, below {floor:.0f}, which no "
                    f"model of this homework reaches after {epochs} epochs of training: it cannot come from the "
@@ -202,17 +203,17 @@ def check_loss(run, i, model):
     reported = report.get("reported") or []
     batches = report.get("num_batches") or 1
     loss, clean = losses(run, i, "evaluate", i["order"])
-    if loss < settings.LOSS_ZERO:  # it would earn points: is it a model that has MNIST stored?
+    if loss < settings.data().loss_zero:  # it would earn points: is it a model that has MNIST stored?
         memorised(loss, clean, settings.EPOCHS)
     own = reported[settings.EPOCHS - 1] if len(reported) >= settings.EPOCHS else None
     said = f" (train_vae's own epoch {settings.EPOCHS}: {own / batches:.1f})" if own is not None and np.isfinite(own) else ""
-    if loss < settings.LOSS_THRESHOLD:
-        return 1.0, (f"loss per image {loss:.1f} < {settings.LOSS_THRESHOLD:.0f} on the judge's changed test images "
+    if loss < settings.data().loss_threshold:
+        return 1.0, (f"loss per image {loss:.1f} < {settings.data().loss_threshold:.0f} on the judge's changed test images "
                      f"({clean:.1f} on unchanged ones){said}")
     message = (f"after {settings.EPOCHS} epochs your {model}'s loss per image on {settings.EVAL_IMAGES} test images "
-               f"is {loss:.1f}; it must be below {settings.LOSS_THRESHOLD:.0f}{said}")
-    fraction = (settings.LOSS_ZERO - loss) / (settings.LOSS_ZERO - settings.LOSS_THRESHOLD)
+               f"is {loss:.1f}; it must be below {settings.data().loss_threshold:.0f}{said}")
+    fraction = (settings.data().loss_zero - loss) / (settings.data().loss_zero - settings.data().loss_threshold)
     if not fraction > 0:
         raise Fail(message + ". Check the loss, the learning rate use and that every batch is trained on.")
-    return min(fraction, 0.99), (f"{message}; partial credit runs linearly to 0 at {settings.LOSS_ZERO:.0f}. "
+    return min(fraction, 0.99), (f"{message}; partial credit runs linearly to 0 at {settings.data().loss_zero:.0f}. "
                                  "A larger hidden size or another layer usually gets below it.")

@@ -83,7 +83,7 @@ def with_weights(tf, conditional, weights, x):
 def build_inputs(rng):
     """What the student's process gets: 1024 MNIST training images and the stand-ins'
     starting weights (nothing secret)."""
-    with np.load(settings.MNIST_NPZ) as mnist:
+    with np.load(settings.data_npz()) as mnist:
         pick = rng.choice(len(mnist["y_train"]), IMAGES, replace=False)
         images, labels = mnist["x_train"][pick], mnist["y_train"][pick]
     given = {"images": images, "labels": labels, "batch_size": np.array(BATCH), "epochs": np.array(EPOCHS)}
