@@ -37,9 +37,10 @@ def test_a_correct_submission_scores_full_marks_through_gradescope_entry_point()
         shutil.rmtree(root)
 
 
-def test_the_fashion_course_scores_the_reference_full_marks_through_gradescope_entry_point():
+def test_the_fashion_course_scores_a_correct_submission_full_marks_through_gradescope_entry_point():
     """courses/fashion-mnist.toml: its Gradescope zip carries Fashion-MNIST's record and
-    classifier only, and grades the reference 100 on Fashion-MNIST's own bars."""
+    classifier only, and grades the handout-style submission 100 on Fashion-MNIST's own bars
+    (the reference: `make calibrate COURSE=courses/fashion-mnist.toml`, README)."""
     root = Path(tempfile.mkdtemp(prefix="gradescope-"))
     os.chmod(root, 0o755)
     try:
@@ -49,8 +50,8 @@ def test_the_fashion_course_scores_the_reference_full_marks_through_gradescope_e
             names = set(archive.namelist())
         assert {"autograder/datasets/fashion_mnist.toml", "autograder/classifier/fashion_mnist_classifier.keras"} <= names
         assert not any("datasets/mnist" in n or "classifier/mnist" in n for n in names)
-        results = check_full_marks_in(root / "autograder", root / "autograder.zip", ROOT / "solution",
-                                      "fashion_mnist.npz")
+        results = check_full_marks_in(root / "autograder", root / "autograder.zip",
+                                      ROOT / "tests" / "submissions" / "handout_style", "fashion_mnist.npz")
         assert "Fashion-MNIST" in results["output"] or "Fashion-MNIST" in json.dumps(results["tests"])
     finally:
         shutil.rmtree(root)
