@@ -40,11 +40,15 @@ def spectra(images):
     return (np.abs(transformed) * weight / 28.0).reshape(len(images), -1).astype(np.float32)
 
 
+def references():
+    """Every image of the data set graded on (training and test) as uint8 [70000, 28, 28], and
+    their spectra (float16 keeps them at 59 MB; prefilter() allows for its rounding)."""
+    return loaded(settings.data_npz())
+
+
 @lru_cache(maxsize=1)
-def mnist():
-    """Every MNIST image (training and test) as uint8 [70000, 28, 28], and their spectra
-    (float16 keeps them at 59 MB; prefilter() allows for its rounding)."""
-    with np.load(settings.data_npz()) as data:
+def loaded(path):
+    with np.load(path) as data:
         images = np.concatenate([data["x_train"], data["x_test"]])
     return images, np.concatenate([spectra(images[s:s + CHUNK] / np.float32(255.0)).astype(np.float16)
                                    for s in range(0, len(images), CHUNK)])
@@ -59,7 +63,7 @@ def spreads(images, labels):
 def prefilter(samples, radius):
     """For each sample, the indices of up to CANDIDATES MNIST images that the spectral bound
     cannot rule out (bound below radius), nearest bound first: [N, CANDIDATES], -1 = none."""
-    _, reference_spectra = mnist()
+    _, reference_spectra = references()
     query = spectra(samples)
     q_sq = (query ** 2).sum(1)
     best_bound = np.full((len(samples), CANDIDATES), np.inf, np.float32)
@@ -78,17 +82,18 @@ def prefilter(samples, radius):
 
 
 def nearest_copies(samples, radius=None):
-    """For samples [N, 28, 28] in [0, 1]: the smallest distance to an MNIST image moved by
-    up to SHIFT pixels, where it is below `radius` (default COPY_DISTANCE), else inf."""
+    """For samples [N, 28, 28] in [0, 1]: the smallest distance to an image of the data set
+    moved by up to SHIFT pixels, where it is below `radius` (default: the record's copy_distance),
+    else inf."""
     radius = settings.data().copy_distance if radius is None else radius
-    references, _ = mnist()
+    images, _ = references()
     samples = samples.astype(np.float32)
     candidates = prefilter(samples, radius)
     rows, slots = np.nonzero(candidates >= 0)
     best = np.full(len(samples), np.inf)
     if len(rows):
         a = samples[rows]
-        b = references[candidates[rows, slots]].astype(np.float32) / 255.0
+        b = images[candidates[rows, slots]].astype(np.float32) / 255.0
         distance = np.full(len(rows), np.inf, np.float32)
         for dy in range(-SHIFT, SHIFT + 1):
             for dx in range(-SHIFT, SHIFT + 1):

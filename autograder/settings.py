@@ -16,7 +16,7 @@ CURRENT = [DATASETS[os.environ.get("GRADER_DATASET") or DEFAULT]]  # the course'
 
 
 def data():
-    """The record of the data set being graded on (datasets.py): its files, classes and bars."""
+    """The record of the data set being graded on (autograder/datasets/): its files, classes and bars."""
     return CURRENT[0]
 
 
@@ -71,7 +71,7 @@ SAMPLING_RATIO = 4.0
 C_EFFECT = 0.02
 
 # Generation: samples per class, and how many may be copies of training images (genuine.py).
-# The bars that depend on the data (loss, recognition, copy distance) are in its record, datasets.py.
+# The bars that depend on the data (loss, recognition, copy distance) are in its record, autograder/datasets/<name>.toml.
 SAMPLES_PER_CLASS = 100
 MAX_COPY_FRACTION = 0.01
 

@@ -124,5 +124,13 @@ def grade_it(tmp_path):
     return run
 
 
+# A train_vae that does not train but nudges one weight: hostile submissions that look their
+# answers up use it, since the grader stops a training that moves no weight after one epoch.
+NO_TRAINING = ("\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n"
+               "    for weight in model.trainable_variables[-1:]:\n"
+               "        weight.assign_add(tf.fill(tf.shape(weight), 1e-6))\n"
+               "    return 0.0\n")
+
+
 def message(results, number):
     return next(e["output"] for e in results["tests"] if e["number"] == number)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import settings
-from conftest import ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
+from conftest import NO_TRAINING, ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
@@ -414,7 +414,7 @@ def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, gr
         os.chmod(public / "mnist.npz", 0o644)
         mirrors = [str(public / "mnist.npz")]
     folder = submission(vae_extra=f"\nMIRRORS = {mirrors!r}\n" + LOOKUP_ENCODER,
-                        assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
+                        assignment_extra=NO_TRAINING)
     previous = os.environ.get("MNIST_MIRROR")
     os.environ["MNIST_MIRROR"] = str(Path(mirrors[0]).parent) if mirror else "/nonexistent"
     try:
@@ -465,7 +465,7 @@ class CVAE(CVAE):
 @pytest.mark.parametrize("mode", ["copy", "blend", "mean"])
 def test_memorised_blended_or_constant_samples_earn_no_generation_points(mode, submission, grade_it):
     folder = submission(vae_extra=f"\nMODE = {mode!r}\n" + LOOKUP_DECODER,
-                        assignment_extra="\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n    return 0.0\n")
+                        assignment_extra=NO_TRAINING)
     results, scores = grade_it(folder, ["e2e_cvae"])
     assert scores["6.3"] == 0.0
     assert "must be the trained CVAE's" in message(results, "6.3"), message(results, "6.3")

@@ -87,12 +87,13 @@ def stopped_learning(variables, initial, done):
     """Raise after epoch `done` if the training has already failed every bar, so that it does not
     run on for 30 epochs: weights that are NaN or infinite (no later epoch can repair them), or,
     after the first epoch, weights all still equal to `initial` (an untrained model's loss is
-    far above every bar, and a training that moved nothing in an epoch moves nothing later)."""
+    far above every bar, and a training that moved nothing in an epoch moves nothing later).
+    A model without weights is left to the scoring (it is no trained VAE either way)."""
     if not all(np.all(np.isfinite(v.numpy())) for v in variables):
         raise FloatingPointError(f"after epoch {done} some of your model's weights are NaN or infinite, so "
                                  "training was stopped there (no later epoch can repair them). Check "
                                  "loss_function on a batch: a log of 0 or a division by 0 gives NaN.")
-    if initial is not None and all(np.array_equal(v.numpy(), w) for v, w in zip(variables, initial)):
+    if initial and all(np.array_equal(v.numpy(), w) for v, w in zip(variables, initial)):
         raise RuntimeError(f"after epoch {done} of train_vae no weight of your model had changed, so training was "
                            "stopped there: train_vae must apply the gradients of each batch's loss "
                            "(model.optimizer.apply_gradients(zip(grads, model.trainable_variables))).")
