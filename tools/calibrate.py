@@ -39,7 +39,8 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "6.1 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
            "6.2 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
            "6.3 final": r"after \d+ epochs: ([\d.]+) on the judge's changed",
-           "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)"}
+           "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)",
+           "6.3 spread": r"\(spread ([\d.]+), at least"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
@@ -47,7 +48,8 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "6.3 final": lambda v: min(settings.data().loss_threshold - v, v - settings.data().final_loss_floor),
         "6.3": lambda v: v - 100 * settings.data().accuracy_bar,
         "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
-        "6.3 closest": None}  # the closest sample to a shifted MNIST image: shown, not a bar
+        "6.3 closest": None,  # the closest sample to a shifted training image: shown, not a bar (copies are)
+        "6.3 spread": lambda v: v - settings.data().min_sample_spread}  # the least varied class's samples
 
 
 def variant_folder(name, folder):

@@ -40,6 +40,7 @@ def e2e_generation(run, i):
     drawn = end_to_end.decoded(run, "final", i["mixed"])[len(i["x_eval"]):].reshape(-1, 1, 28, 28)
     in_unit_interval(drawn, "generated images")
     near, closest = genuine.check(drawn, i["gen_labels"], Fail)
+    spread = genuine.spreads(drawn, i["gen_labels"])
     predicted = judge_classifier.classify(drawn.astype(np.float32))
     run.extras.update(generated=drawn, predicted=predicted)  # for the report's picture
     accuracy = float(np.mean(predicted == i["gen_labels"]))
@@ -47,7 +48,9 @@ def e2e_generation(run, i):
     detail = (f"{accuracy:.1%} of {len(predicted)} generated {data.item}s recognised as the requested {data.item} "
               f"(per class: {', '.join(f'{data.label(d)}: {a:.0%}' for d, a in enumerate(per_class))}); {near} samples "
               f"within {data.copy_distance:g} of a shifted {data.title} image (at most "
-              f"{int(settings.MAX_COPY_FRACTION * len(drawn))} allowed), the closest at {closest:.2f}; the same "
+              f"{int(settings.MAX_COPY_FRACTION * len(drawn))} allowed), the closest at {closest:.2f}; the least varied "
+              f"{data.item}: {data.label(spread.argmin())} (spread {spread.min():.3f}, at least {data.min_sample_spread} "
+              "needed); the same "
               f"decoder's loss after {settings.GENERATION_EPOCHS} epochs: {loss:.1f} on the judge's changed test images")
     if accuracy > data.accuracy_bar:
         return 1.0, detail
