@@ -69,7 +69,7 @@ def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp
     course.write_text(COURSE)
     done = run(export, out, course)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "8 submissions: 0 measured before" in done.stdout and "7 to grade, 2 at a time, 1 with the same files" in done.stdout
+    assert "8 submissions: 0 measured before" in done.stdout and "7 to grade, 2 at a time, 1 more with the same files" in done.stdout
     results = {name: json.loads((out / name / "results.json").read_text()) for name in CLASS}
     totals = {name: r["score"] for name, r in results.items()}
     assert totals == {"submission_1001": 25, "submission_1002": 0, "submission_1003": 19, "submission_1004": 14,

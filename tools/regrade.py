@@ -319,9 +319,10 @@ def regrade(argv):
             measured.add(s["id"])
     todo = [s for s in submissions if s["id"] not in measured and not s["same_as"]]
     waiting = [s for s in submissions if s["id"] not in measured and s["same_as"]]
-    print(f"{len(submissions)} submissions: {len(measured)} measured before (re-scored with this course file in "
-          f"{time.monotonic() - began:.1f} s), {len(todo)} to grade, {jobs} at a time, {len(waiting)} with the same "
-          f"files as another (graded once; course {course.path.name})", flush=True)
+    rescored = f" (re-scored with this course file in {time.monotonic() - began:.1f} s)" if measured else ""
+    print(f"{len(submissions)} submissions: {len(measured)} measured before{rescored}, {len(todo)} to grade, {jobs} at "
+          f"a time, {len(waiting)} more with the same files as one of those (graded once; course {course.path.name})",
+          flush=True)
     running, stop, started, done = set(), threading.Event(), time.monotonic(), 0
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     futures = {pool.submit(grade_one, s, course, args.out, running, stop): s for s in todo}
