@@ -105,9 +105,9 @@ def nearest_copies(samples, radius=None):
 
 
 def check(images, labels, fail):
-    """Raise `fail(message)` unless the samples vary with z and are not (shifted) MNIST copies.
-    Returns (how many samples are within COPY_DISTANCE, the smallest such distance; inf
-    when every sample is farther than 2 x COPY_DISTANCE)."""
+    """Raise `fail(message)` unless the samples vary with z and are not (shifted) copies of the
+    data set's images. Returns (how many samples are within copy_distance, the smallest such
+    distance (inf when every sample is farther than 2 x copy_distance), each class's spread [10])."""
     data = settings.data()
     spread = spreads(images, labels)
     if spread.min() < data.min_sample_spread:
@@ -121,4 +121,4 @@ def check(images, labels, fail):
         raise fail(f"{copies} of {len(images)} samples are within distance {data.copy_distance} "
                    f"of a {data.title} image moved by up to {SHIFT} pixels (near-copies, not generated "
                    f"{data.item}s). No generation points.")
-    return copies, float(distances.min())  # inf: every sample is farther than 2 x COPY_DISTANCE
+    return copies, float(distances.min()), spread

@@ -39,8 +39,7 @@ def e2e_generation(run, i):
     end_to_end.memorised(loss, clean, settings.GENERATION_EPOCHS)
     drawn = end_to_end.decoded(run, "final", i["mixed"])[len(i["x_eval"]):].reshape(-1, 1, 28, 28)
     in_unit_interval(drawn, "generated images")
-    near, closest = genuine.check(drawn, i["gen_labels"], Fail)
-    spread = genuine.spreads(drawn, i["gen_labels"])
+    near, closest, spread = genuine.check(drawn, i["gen_labels"], Fail)
     predicted = judge_classifier.classify(drawn.astype(np.float32))
     run.extras.update(generated=drawn, predicted=predicted)  # for the report's picture
     accuracy = float(np.mean(predicted == i["gen_labels"]))
