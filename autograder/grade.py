@@ -14,6 +14,7 @@ import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -188,20 +189,41 @@ def ensure_training_split():
     os.replace(partial, target)
 
 
-def stamp(course):
-    """Which grader graded: a hash of the grader's own files (the same in a clone and in the
-    Gradescope zip), the git commit where there is one, the course file's hash and the key's
-    fingerprint. Goes into results.json (extra_data) and summary.csv."""
+def grader_files(dataset):
+    """The files that decide how a course on `dataset` is graded, which the handout and the
+    Gradescope zip carry: the grader's code (not the classifier's training script), that data
+    set's record (its bars) and its classifier."""
+    record = settings.DATASETS[dataset]
+    code = [path for path in sorted(settings.PACKAGE.rglob("*.py"))
+            if not {"__pycache__", "classifier"} & set(path.relative_to(settings.PACKAGE).parts)]
+    return code + [settings.PACKAGE / "datasets" / f"{record.name}.toml", settings.PACKAGE / "classifier" / record.classifier]
+
+
+@lru_cache(maxsize=None)
+def grader_hash(dataset):
+    """SHA-256 of grader_files(dataset) (paths and contents), 12 hex digits: the same in a clone and
+    in the Gradescope zip. Computed once per process (the files do not change while it grades)."""
     h = hashlib.sha256()
-    for path in sorted(settings.PACKAGE.rglob("*.py")) + sorted(settings.PACKAGE.glob("classifier/*.keras")):
-        if "__pycache__" not in path.parts:
-            h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in grader_files(dataset):
+        h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+@lru_cache(maxsize=1)
+def commit():
+    """The git commit of the grader's checkout, or '' (a Gradescope zip has none)."""
     try:
-        commit = subprocess.run(["git", "-C", str(settings.ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() if (settings.ROOT / ".git").exists() else ""
+        return subprocess.run(["git", "-C", str(settings.ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() if (settings.ROOT / ".git").exists() else ""
     except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {"grader": h.hexdigest()[:12], "commit": commit, "course": course.path.name,
+        return ""
+
+
+def stamp(course):
+    """Which grader graded: the hash of the files that decide the grading (grader_hash), the git
+    commit where there is one, the course file's hash and the key's fingerprint. Goes into
+    results.json (extra_data) and summary.csv, and into what a record was measured under."""
+    return {"grader": grader_hash(course.dataset), "commit": commit(), "course": course.path.name,
             "course_sha256": hashlib.sha256(course.path.read_bytes()).hexdigest()[:12], "key": secret.fingerprint()}
 
 

@@ -149,3 +149,23 @@ def test_a_handout_never_names_a_hidden_test(tmp_path):
     assert "| `e2e_cvae` | 6.2 (trains 30 epochs) |" in readme
     assert "| `reparameterize` | 1.1, 1.2, 1.3 |" in readme and "| `cvae` | 4.1–4.6 |" in readme
     assert "| 4.1–4.6 `CVAE` |" in readme and "| 6.2 CVAE end to end | 8 |" in readme
+
+
+@pytest.mark.parametrize("course", ["default.toml", "fashion-mnist.toml"])
+def test_the_grader_stamp_is_the_same_in_the_gradescope_zip_as_in_the_clone(course, tmp_path):
+    """results.json names the grader by a hash of the files that decide the grading: the code, the
+    course's data-set record (its bars) and classifier. The zip, which carries that record and
+    classifier only, hashes to the same value, and a change of a bar changes it."""
+    assert package("autograder", tmp_path, "--course", f"courses/{course}").returncode == 0
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        archive.extractall(tmp_path / "source")
+    dataset = packaging_tool.load(ROOT / "courses" / course).dataset
+    code = f"from autograder.grade import grader_hash; print(grader_hash({dataset!r}))"
+    hashes = [subprocess.run([sys.executable, "-c", code], cwd=where, capture_output=True, text=True, check=True).stdout
+              for where in (ROOT, tmp_path / "source")]
+    assert hashes[0] == hashes[1] and len(hashes[0].strip()) == 12
+    record = tmp_path / "source" / "autograder" / "datasets" / f"{dataset}.toml"
+    record.write_text(record.read_text().replace("loss_threshold = ", "loss_threshold = 1"))
+    changed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "source", capture_output=True, text=True,
+                             check=True).stdout
+    assert changed != hashes[0]

@@ -23,22 +23,19 @@ import stencil  # noqa: E402
 sys.path.insert(0, str(stencil.ROOT))
 from autograder import secret, settings  # noqa: E402
 from autograder.course import CourseError, load  # noqa: E402
+from autograder.grade import grader_files  # noqa: E402
 
 ROOT = stencil.ROOT
 DIST = ROOT / "dist"
-CODE = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "autograder").glob("**/*.py")
-              if "classifier/" not in p.relative_to(ROOT).as_posix())
 COMMON = {"requirements.txt": "requirements.txt", "data/fetch.py": "data/fetch.py",
-          "install/check_python.py": "install/check_python.py", "install/choose_python.sh": "install/choose_python.sh",
-          **{p: p for p in CODE}}
+          "install/check_python.py": "install/check_python.py", "install/choose_python.sh": "install/choose_python.sh"}
 
 
 def grader(course):
-    """{name: source} of the grader for `course`: its code, and of the data sets only the
-    course's record and judge classifier."""
-    record = settings.DATASETS[course.dataset]
-    return {**COMMON, f"autograder/datasets/{record.name}.toml": f"autograder/datasets/{record.name}.toml",
-            f"autograder/classifier/{record.classifier}": f"autograder/classifier/{record.classifier}"}
+    """{name: source} of the grader for `course`: the common files and grade.grader_files (its
+    code, and of the data sets only the course's record and judge classifier)."""
+    files = [path.relative_to(ROOT).as_posix() for path in grader_files(course.dataset)]
+    return {**COMMON, **{name: name for name in files}}
 
 
 def contents(kind, course):
