@@ -111,6 +111,10 @@ def load(path=None):
             fail(f"unknown part {name!r} in parts (known: {', '.join(BY_NAME)})")
     if len(set(names)) != len(names):
         fail("a part is listed twice in parts")
+    for k, name in enumerate(names):
+        uses = getattr(BY_NAME[name], "USES", None)
+        if uses and uses not in names[:k]:
+            fail(f"part {name!r} looks inside the model that part {uses!r} trains: list {uses!r} before it in parts")
     limits = settings.Limits()
     for field, value in positive_numbers(data, "limits", LIMITS, fail).items():
         limits = replace(limits, **{field: type(getattr(limits, field))(value)})

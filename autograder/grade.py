@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import traceback
@@ -24,7 +25,8 @@ from .course import load as load_course
 from .locate import describe_missing, left_out, locate
 from .results import build, clean_text, table, test_entry, write
 from .budget import Budget
-from .sandbox import Sandbox, StageRun, Unsandboxed
+from .parts import BY_NAME
+from .sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 MAX_RESULTS_BYTES = 900_000  # Gradescope's limit for results.json is 1 MB
@@ -127,10 +129,11 @@ def build_timeout(part, limits):
     return limits.training_budget * share if share else limits.unit_timeout
 
 
-def build_part(box, part, files, digest, limits, log, budget, pace):
+def build_part(box, part, files, digest, limits, log, budget, pace, host=None):
     """Run the student's process of `part` within what is left of the budget. Returns (its
     StageRun, inputs it was given, the judge's secret inputs). `pace` holds the seconds per
-    epoch seen so far, to foresee whether a training part can finish at all."""
+    epoch seen so far, to foresee whether a training part can finish at all; `host`: the
+    artifacts of the part it USES (its process gets a copy), or None."""
     given = part.build_inputs(secret.generator(part.NAME, "given", digest)) if hasattr(part, "build_inputs") else {}
     hidden = part.inputs(secret.generator(part.NAME, "secret", digest))
     epochs = getattr(part, "EPOCHS", 0)
@@ -140,7 +143,7 @@ def build_part(box, part, files, digest, limits, log, budget, pace):
         return cut(f"Not started: {budget.advice(needed)}"), given, hidden
     echo = lambda line: log(f"  [{part.NAME}] {line}", flush=True)  # noqa: E731 - training progress
     own = build_timeout(part, limits)
-    run = box.build(part.NAME, given, min(own, budget.left()), files, echo)
+    run = box.build(part.NAME, given, min(own, budget.left()), files, echo, host)
     seconds = mapping(mapping(run.report.get("facts")).get("train")).get("seconds")
     if isinstance(seconds, list) and seconds and all(isinstance(s, (int, float)) for s in seconds):
         pace.extend(seconds)
@@ -168,13 +171,47 @@ def measure_all(box, built, limits, budget):
             continue
         student = {f"student.{k}": v for k, v in run.arrays.items() if SAFE_KEY.match(k)}
         exported = {str(k): str(v) for k, v in mapping(run.report.get("exported")).items()}
-        jobs.append((name, {**given, **hidden, **student}, run.artifacts, exported))
+        artifacts = run.artifacts
+        if getattr(BY_NAME[name], "USES", None):
+            artifacts, exported = with_host(BY_NAME[name], artifacts, exported, built.get(BY_NAME[name].USES))
+        jobs.append((name, {**given, **hidden, **student}, artifacts, exported))
     measured = {}
     while jobs and budget.measuring_left() > 1:
         runs = box.measure(jobs, min(limits.measure_timeout, budget.measuring_left()))
         measured.update({name: run for name, run in runs.items() if run.status != "skipped"})
         jobs = [job for job in jobs if runs[job[0]].status == "skipped"]
     return measured
+
+
+def host_artifacts(part, built):
+    """The judge's copy of what the part `part` USES exported, or None (not built, or no artifacts)."""
+    host = built.get(getattr(part, "USES", None))
+    return host[0].artifacts if isinstance(host, tuple) else None
+
+
+def with_host(part, artifacts, exported, host):
+    """(artifacts, exported) for measuring `part`, which looks inside what the part it USES
+    exported: its own artifacts and endpoints, but the endpoints named USED_ENDPOINTS are the
+    host's, from the judge's copy of the host's artifacts (as prefixed folders), whatever this
+    part's student process exported."""
+    own = {k: v for k, v in exported.items() if k not in part.USED_ENDPOINTS and not v.startswith("host_")}
+    if not isinstance(host, tuple) or host[0].artifacts is None:
+        return artifacts, own
+    merged = host[0].artifacts.parent / f"artifacts-{part.NAME}-with-host"
+    shutil.rmtree(merged, ignore_errors=True)
+    if artifacts is not None:
+        copy_tree(artifacts, merged)
+    else:
+        merged.mkdir(mode=0o700)
+    for folder in merged.glob("host_*"):  # the student's own, named like the host's
+        shutil.rmtree(folder, ignore_errors=True)
+    for endpoint, artifact in mapping(host[0].report.get("exported")).items():
+        source = host[0].artifacts / str(artifact)
+        if endpoint in part.USED_ENDPOINTS and str(artifact).isidentifier() and source.is_dir():
+            if not (merged / f"host_{artifact}").exists():
+                copy_tree(source, merged / f"host_{artifact}")
+            own[endpoint] = f"host_{artifact}"
+    return merged, own
 
 
 def ensure_training_split():
@@ -262,7 +299,8 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
             log(f"grading {part.NAME} ...", flush=True)
             files = [found[name] for name in part.FILES] + helpers
             try:
-                built[part.NAME] = build_part(box, part, files, digest, limits, log, budget, pace)
+                built[part.NAME] = build_part(box, part, files, digest, limits, log, budget, pace,
+                                              host_artifacts(part, built))
             except Exception:  # the grader's own failure costs this part, not the others
                 built[part.NAME] = traceback.format_exc(limit=3)
         measured = {}

@@ -76,9 +76,76 @@ def reconstruction_pairs(x, x_hat):
     return png(figure)
 
 
+def latent_scatter(points, labels):
+    """Points [N, 2] coloured by class, with a legend of the class names."""
+    plt, data = pyplot(), settings.data()
+    figure, axis = plt.subplots(figsize=(6.2, 5))
+    colours = plt.get_cmap("tab10")
+    for k in range(settings.NUM_CLASSES):
+        chosen = labels == k
+        axis.scatter(points[chosen, 0], points[chosen, 1], s=4, color=colours(k), label=data.label(k), alpha=0.7)
+    axis.set_xlabel("principal component 1")
+    axis.set_ylabel("principal component 2")
+    axis.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return png(figure)
+
+
+def image_rows(images, columns, row_labels=(), column_labels=()):
+    """Images [N, ...784] in rows of `columns`, labelled at the left and at the top."""
+    plt = pyplot()
+    rows = len(images) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 0.55, rows * 0.58), squeeze=False)
+    for k, axis in enumerate(axes.flat):
+        axis.imshow(np.clip(images[k], 0, 1).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    for r, label in enumerate(row_labels):
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    for c, label in enumerate(column_labels):
+        axes[0, c].set_title(label, fontsize=6)
+    figure.subplots_adjust(wspace=0.05, hspace=0.05)
+    return png(figure)
+
+
+def inside_figures(run):
+    """Part 7's pictures of the VAE 6.1 trained, from what the judge measured: its mean codes of
+    the judge's changed test images in their first two principal components (the judge's PCA),
+    walks between class means and the perturbation grid (the judge's codes, 6.1's decoder)."""
+    from .parts import explore
+
+    n = int(run.inputs["changed"])
+    mu, pictured = run.arrays.get("inside.mu"), run.arrays.get("inside.pictured")
+    if run.problem("inside") or mu is None or pictured is None or not np.all(np.isfinite(pictured)):
+        return []
+    codes, labels = mu[:n].astype(np.float64), run.inputs["y_eval"][:n]
+    centred = codes - codes.mean(0)
+    axes = np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
+    data, classes, steps = settings.data(), settings.NUM_CLASSES, explore.STEPS
+    walks = pictured[classes:classes + len(explore.WALKS) * steps]
+    grid = pictured[classes + len(walks):]
+    dims = np.argsort(-codes.var(0))[:2]
+    quantiles = [f"{q:+.1f}" for q in explore.QUANTILES]
+    return [
+        ("VAE: the latent space by class", latent_scatter(centred @ axes, labels),
+         f"The mean codes of the {n} changed {data.title} test images, by the VAE 6.1 trained, projected on their "
+         f"two principal axes (the judge's PCA), coloured by class: the more the classes separate, the easier 7.7's "
+         "probe has it.", "7.7"),
+        ("VAE: walks between class means", image_rows(walks, steps, [f"{data.label(a)} → {data.label(b)}"
+                                                                      for a, b in explore.WALKS]),
+         f"Each row decodes {steps} evenly spaced codes from the mean code of one class to that of another (both "
+         "ends included), with 6.1's decoder: a smooth morph shows a latent space without holes between classes.",
+         "7.8"),
+        ("VAE: the perturbation grid", image_rows(grid, explore.SIDE, quantiles, quantiles),
+         f"Codes that are 0 except z[{dims[0]}] (down the rows) and z[{dims[1]}] (across), the two dimensions in which "
+         f"the codes vary most, set to the normal quantiles of linspace(0.05, 0.95, {explore.SIDE}) (the labels), "
+         "decoded by 6.1's decoder.", "7.8"),
+    ]
+
+
 def figures(runs):
     """The pictures the measured values allow: reconstructions of test images by the trained
-    VAE and CVAE, and the CVAE's generated digits as the judge classifier read them."""
+    VAE and CVAE, the CVAE's generated digits as the judge classifier read them, and part 7's
+    look inside the VAE."""
     out = []
     for name, model in (("e2e_vae", "VAE"), ("e2e_cvae", "CVAE")):
         run = runs.get(name)
@@ -104,6 +171,8 @@ def figures(runs):
                     f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
+    if runs.get("explore") is not None:
+        out.extend(inside_figures(runs["explore"]))
     return out
 
 

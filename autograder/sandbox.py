@@ -686,10 +686,11 @@ class Sandbox:
         for path in [root, *root.rglob("*")]:
             os.chown(path, uid, uid, follow_symlinks=False)
 
-    def build(self, part, given, timeout, files, echo=None):
+    def build(self, part, given, timeout, files, echo=None, host=None):
         """Run the student's process of `part` on `files` (the submission) with the inputs
-        `given`; returns its StageRun (artifacts: a judge-owned copy of what it exported).
-        Never raises because of what the student's code did."""
+        `given` (and a copy of the folder `host` as WORKDIR/host, the exported graphs of the part
+        it looks inside); returns its StageRun (artifacts: a judge-owned copy of what it
+        exported). Never raises because of what the student's code did."""
         uid = self.slot.ids[0] if self.sandboxed else None
         workdir = self.folder(f"build-{part}")
         submission = workdir / "submission"
@@ -697,6 +698,8 @@ class Sandbox:
         for source in files:
             shutil.copyfile(source, submission / source.name)
         np.savez(workdir / "inputs.npz", **given)
+        if host is not None:
+            copy_tree(host, workdir / "host")
         self.hand_over(workdir, uid)
         try:
             run = self.start("build", part, workdir, submission, uid, timeout, echo)

@@ -187,6 +187,22 @@ def show_cvae_images(model, latent_size, path=None):
     _save_grid(images, 10, path or OUTPUTS / "cvae_samples.png", f"CVAE samples, rows from the top: {rows}")
 
 
+def show_latent_figures(model, count=5000):
+    """explore.py's figures of a trained VAE (if the course has that file), for the first
+    `count` test images of the course's data set."""
+    try:
+        import explore
+    except ImportError:
+        return
+    record = dataset()
+    with np.load(Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / record.file)) as data:
+        if "x_test" not in data:
+            return
+        images = (data["x_test"][:count, None] / np.float32(255.0)).astype(np.float32)
+        labels = data["y_test"][:count].astype(np.int32)
+    explore.make_figures(model, images, labels, list(record.classes), OUTPUTS)
+
+
 def _save_grid(images, columns, path, title):
     """Save images [N, 1, 28, 28] as one PNG grid with `columns` images per row."""
     import matplotlib
@@ -260,6 +276,7 @@ def main(args):
     else:
         show_vae_images(model, args.latent_size)
         show_vae_interpolation(model, args.latent_size)
+        show_latent_figures(model)
 
 
 if __name__ == "__main__":

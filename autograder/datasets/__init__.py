@@ -39,6 +39,10 @@ class Dataset:
     accuracy_floor: float
     min_sample_spread: float  # mean per-pixel std across one class's samples
     copy_distance: float  # L2 (pixels in [0, 1]) under which a sample is a copy of a (shifted) training image
+    # 7.7: the probe's accuracy on the judge's changed test images (full points above, none at or below the floor)
+    probe_bar: float
+    probe_floor: float
+    walk_bar: int  # 7.8: of the 10 decoded class-mean codes, how many the judge classifier must recognise
     notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
 
     def label(self, k):

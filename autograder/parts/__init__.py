@@ -11,9 +11,11 @@ its part (see README.md, "Adding a part"):
     DRAWS                the endpoints that may draw random numbers (every other one must be
                          stateless: graphs.py)
     TRAINING_SHARE       for parts that train: their share of the training budget
+    USES, USED_ENDPOINTS for a part that looks inside the model another part trained: that part,
+                         and its endpoints this part's measuring gets (grade.with_host)
 """
 from importlib import import_module
 
-NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae")
+NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae", "explore")
 PARTS = tuple(import_module(f"{__name__}.{name}") for name in NAMES)
 BY_NAME = {part.NAME: part for part in PARTS}

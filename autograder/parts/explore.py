@@ -1,0 +1,314 @@
+"""Part 7: looking inside the trained VAE (explore.py): mean codes in batches, PCA, class means,
+walks, the most varied dimensions, the perturbation grid, and a probe of the class.
+
+7.1-7.6 trace each function in the student's process and run it in the measuring process on
+the judge's secret synthetic inputs, against the judge's numpy. 7.7-7.8 look inside the VAE
+that 6.1 trained (part e2e_vae, USES): the judge hands that part's exported encoder and
+decoder to this part's measuring, unchanged (the student's process here can neither see nor
+replace them), encodes its own secret changed test images with them, and counts the points
+only while that VAE's loss on them earns 6.1 some credit. The student's process gets a copy of
+the same graphs to encode the training split for train_probe; the probe is exported and run
+by the judge on the judge's codes.
+"""
+from statistics import NormalDist
+
+import numpy as np
+
+from ..kit import Fail, Test, array, close, one_hot
+from .. import judge_classifier, settings
+from . import end_to_end, models
+
+NAME = "explore"
+FILES = ("vae.py", "explore.py")
+USES = "e2e_vae"  # the part whose exported graphs (its trained VAE) this part looks inside
+USED_ENDPOINTS = ("encode", "decode")  # names that are that part's, whatever this one exports
+N_ENCODE, BATCH = 300, 64  # 7.1: 300 images in batches of 64 leave a last batch of 44
+N_CODES, STEPS, TOP_K, SIDE = 400, 9, 3, 7
+PROBABILITIES = np.linspace(0.05, 0.95, SIDE)
+QUANTILES = np.array([NormalDist().inv_cdf(p) for p in PROBABILITIES])  # of the standard normal
+WALKS = ((0, 1), (3, 8), (4, 9), (2, 7))  # class pairs walked in the report's morph picture
+DRAWS = ("encode_all", "encode_all_cvae")  # may sample: then 7.1 can say it returned a sampled z
+CHUNK = end_to_end.CHUNK
+
+
+def build(s, ex, given):
+    """Student process: trace each function of explore.py on fresh models and the judge's shapes;
+    train the probe on the training split's codes by the trained VAE of 6.1 (host/), export it."""
+    from autograder.student import call_recording_form
+
+    tf, z, c = s.tf, settings.LATENT_SIZE, settings.NUM_CLASSES
+    for conditional, suffix in ((False, ""), (True, "_cvae")):
+        name, seen = "CVAE" if conditional else "VAE", {}
+
+        def fresh(conditional=conditional, seen=seen):
+            model = models.make_model(s, conditional, z)
+            call_recording_form(model, [tf.zeros(shape) for shape in models.call_shapes(conditional, 2)], seen)
+            return model
+
+        model = ex.run(f"model{suffix}", f"building and calling a {name} of vae.py", fresh)
+        form = (settings.IMAGE_SIZE + c,) if conditional else seen.get("form") or (settings.IMAGE_SIZE,)
+        ex.endpoint(f"fresh_encode{suffix}", models.encode_fn(model), [(N_ENCODE,) + form],
+                    f"calling the {name}'s encoder and mu_layer", [f"model{suffix}"])
+        images = (N_ENCODE,) + models.IMAGE
+        encode_all = ((lambda x, y, model=model: s.explore.encode_all(model, x, y, BATCH)) if conditional
+                      else (lambda x, model=model: s.explore.encode_all(model, x, None, BATCH)))
+        ex.endpoint(f"encode_all{suffix}", encode_all, [images, (N_ENCODE, c)] if conditional else [images],
+                    f"calling encode_all({name.lower()}, images {list(images)}"
+                    + (f", labels [{N_ENCODE}, {c}]" if conditional else "") + f", batch_size={BATCH})",
+                    [f"model{suffix}"])
+    ex.endpoint("pca", s.explore.pca_2d, [(N_CODES, z)], f"calling pca_2d(codes [{N_CODES}, {z}])")
+    ex.endpoint("means", s.explore.class_means, [(N_CODES, z), (N_CODES, c)],
+                f"calling class_means(codes [{N_CODES}, {z}], labels [{N_CODES}, {c}])")
+    ex.endpoint("interpolate", lambda a, b: s.explore.interpolate(a, b, STEPS), [(z,), (z,)],
+                f"calling interpolate(start [{z}], end [{z}], {STEPS})")
+    ex.endpoint("top_dims", lambda codes: s.explore.top_variance_dims(codes, TOP_K), [(N_CODES, z)],
+                f"calling top_variance_dims(codes [{N_CODES}, {z}], {TOP_K})")
+    ex.endpoint("grid", lambda dims: s.explore.perturbation_codes(tf.cast(dims, tf.int32), z, SIDE), [(2,)],
+                f"calling perturbation_codes(dims [2], {z}, {SIDE})")
+    ex.save("functions")
+    probe = ex.run("probe_model", "training the probe with train_probe(codes, labels)", lambda: train_probe(s, ex))
+    ex.endpoint("probe", lambda codes: probe(codes), [(CHUNK, z)], f"calling your probe on codes [{CHUNK}, {z}]",
+                ["probe_model"])
+    ex.save("probe")
+
+
+def train_probe(s, ex):
+    """The student's train_probe on the training split's mean codes, computed with the encoder
+    6.1 exported (a copy of it, in host/)."""
+    host = ex.workdir / "host" / "trained"
+    if not host.is_dir():
+        raise RuntimeError("there is no trained VAE to look inside: 6.1's training (part e2e_vae) did not "
+                           "export one (see 6.1)")
+    trained = s.tf.saved_model.load(str(host))  # kept: its functions need its variables
+    encode = trained.encode
+    form = tuple(int(d) for d in encode.concrete_functions[0].structured_input_signature[0][0].shape)
+    with np.load(settings.data_npz()) as data:
+        images, labels = data["x_train"], data["y_train"]
+    codes = np.concatenate([encode(s.tf.constant(np.reshape(images[k:k + CHUNK] / np.float32(255.0), form)))[0]
+                            for k in range(0, len(images), CHUNK)])
+    return s.explore.train_probe(codes, labels.astype(np.int64), settings.NUM_CLASSES)
+
+
+def inputs(rng):
+    """The judge's secret inputs: synthetic images and codes for 7.1-7.6 (codes with a mean far
+    from 0 and distinct variances, so that centring and the order of axes matter), and 6.1's
+    secret changed test images for 7.7-7.8."""
+    z, c = settings.LATENT_SIZE, settings.NUM_CLASSES
+    labels = np.concatenate([np.arange(c), rng.integers(0, c, N_CODES - c)])
+    scales = np.concatenate([[5.0, 3.5, 2.5], rng.uniform(0.3, 1.5, z - 3)])
+    rotation = np.linalg.qr(rng.normal(size=(z, z)))[0]
+    return {**end_to_end.inputs(rng, False),
+            "x_enc": rng.beta(0.3, 0.3, size=(N_ENCODE,) + models.IMAGE).astype(np.float32),
+            "c_enc": one_hot(rng.integers(0, c, N_ENCODE)),
+            "codes": (rng.normal(2.0, 1.0, z) + (rng.normal(size=(N_CODES, z)) * scales) @ rotation).astype(np.float32),
+            "labels": one_hot(rng.permutation(labels)),
+            "varied": (rng.normal(size=(N_CODES, z)) * rng.permutation(scales) - 1.0).astype(np.float32),
+            "start": rng.normal(size=z).astype(np.float32), "end": rng.normal(size=z).astype(np.float32),
+            "dims": rng.choice(z, 2, replace=False).astype(np.float32)}
+
+
+# measuring process ------------------------------------------------------------------
+
+def encoded(e, i):
+    out = {}
+    for suffix, args in (("", (i["x_enc"],)), ("_cvae", (i["x_enc"], i["c_enc"]))):
+        c = i["c_enc"] if suffix else None
+        mu, logvar = getattr(e, f"fresh_encode{suffix}")(models.encoder_input(e, f"fresh_encode{suffix}", i["x_enc"], c))
+        out.update({f"mu{suffix}": mu, f"logvar{suffix}": logvar,
+                    f"got{suffix}": np.asarray(getattr(e, f"encode_all{suffix}")(*args))})
+    return out
+
+
+def inside(e, i):
+    """6.1's VAE on the judge's images (scored as 6.1 scores it), and what it decodes from the
+    judge's class means, walks and grid of their mean codes."""
+    out = end_to_end.scored(e, i, False, "", i["eps"], i["order"])
+    codes = pictured_codes(changed_codes(out["mu"], i), i["y_eval"][:int(i["changed"])])
+    padded = np.zeros((CHUNK, codes.shape[1]), np.float32)
+    padded[:len(codes)] = codes
+    out["pictured"] = np.asarray(e.decode(padded))[:len(codes)]
+    return out
+
+
+def changed_codes(mu, i):
+    """The mean codes of the judge's changed test images: float32 [EVAL_IMAGES, Z]."""
+    return np.asarray(mu)[:int(i["changed"])].astype(np.float32)
+
+
+def probed(e, i):
+    """The student's probe on 6.1's mean codes of the judge's changed test images, CHUNK a call."""
+    hidden = e.encode  # the same codes as "inside" (6.1's encoder is deterministic), encoded again
+    x = i["x_eval"][:int(i["changed"])].reshape(int(i["changed"]), -1)
+    mu = np.concatenate([hidden(models.encoder_input(e, "encode", x[k:k + CHUNK]))[0] for k in range(0, len(x), CHUNK)])
+    codes = changed_codes(mu, i)
+    return {"scores": np.concatenate([np.asarray(e.probe(codes[k:k + CHUNK])) for k in range(0, len(codes), CHUNK)])}
+
+
+def pictured_codes(mu, labels):
+    """The codes the judge decodes: each class's mean code [C], the WALKS between class means
+    [len(WALKS) * STEPS], the perturbation grid of the two most varied dimensions [SIDE ** 2]."""
+    means = np.stack([mu[labels == k].mean(0) for k in range(settings.NUM_CLASSES)])
+    walks = [interpolated(means[a], means[b]) for a, b in WALKS]
+    return np.concatenate([means, *walks, grid_codes(np.argsort(-mu.var(0))[:2], mu.shape[1])]).astype(np.float32)
+
+
+def interpolated(start, end, steps=STEPS):
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return (1 - t) * start + t * end
+
+
+def grid_codes(dims, latent, values=QUANTILES):
+    """What perturbation_codes(dims, latent, SIDE) returns: [SIDE ** 2, latent]."""
+    codes = np.zeros((SIDE * SIDE, latent))
+    codes[:, dims[0]] = np.repeat(values, SIDE)
+    codes[:, dims[1]] = np.tile(values, SIDE)
+    return codes
+
+
+MEASURES = [
+    ("encode_all", f"calling encode_all on {N_ENCODE} images in batches of {BATCH}", encoded),
+    ("pca", "calling pca_2d on the judge's codes", lambda e, i: {"value": e.pca(i["codes"])}),
+    ("means", "calling class_means on the judge's codes", lambda e, i: {"value": e.means(i["codes"], i["labels"])}),
+    ("interpolate", "calling interpolate", lambda e, i: {"value": e.interpolate(i["start"], i["end"])}),
+    ("top_dims", "calling top_variance_dims", lambda e, i: {"value": e.top_dims(i["varied"])}),
+    ("grid", "calling perturbation_codes", lambda e, i: {"value": e.grid(i["dims"])}),
+    ("inside", "encoding and decoding the judge's test images with 6.1's VAE", inside),
+    ("probe", "running your probe on 6.1's codes of the judge's test images", probed),
+]
+
+
+# checks ------------------------------------------------------------------------------
+
+def check_encode_all(run, i):
+    z = settings.LATENT_SIZE
+    for suffix, name in (("", "a VAE"), ("_cvae", "a CVAE, with labels")):
+        mu = array(run, "encode_all", f"mu{suffix}", (N_ENCODE, z), "the encoder's mu_layer")
+        got = array(run, "encode_all", f"got{suffix}", None, f"encode_all({name})")
+        if got.shape != mu.shape:
+            rows = got.shape[0] if got.ndim else 0
+            why = {N_ENCODE - N_ENCODE % BATCH: f": the last, smaller batch ({N_ENCODE % BATCH} images) was dropped",
+                   N_ENCODE + BATCH - N_ENCODE % BATCH: ": the last batch was padded or repeated"}.get(rows, "")
+            raise Fail(f"encode_all({name}) on {N_ENCODE} images in batches of {BATCH} returned shape "
+                       f"{list(got.shape)}, expected {[N_ENCODE, z]}{why}")
+        if not np.allclose(got, mu, rtol=1e-4, atol=1e-4):
+            logvar = array(run, "encode_all", f"logvar{suffix}", (N_ENCODE, z))
+            noise = (got - mu) / np.exp(0.5 * logvar)
+            if 0.8 < noise.std() < 1.2 and abs(noise.mean()) < 0.1:
+                raise Fail(f"encode_all({name}) returned sampled codes z = mu + sigma * eps: return mu, the mean of q(z|x)")
+            close(got, mu, f"encode_all({name}) compared with mu_layer(encoder(x)) image by image",
+                  hint="Keep the images' order; give the encoder each batch as your call() does.")
+
+
+def check_pca(run, i):
+    got = array(run, "pca", "value", (N_CODES, 2), "pca_2d(codes)")
+    centred = i["codes"].astype(np.float64) - i["codes"].mean(0)
+    values, vectors = np.linalg.eigh(np.cov(centred.T))
+    expected = centred @ vectors[:, ::-1][:, :2]
+    for k in range(2):
+        sign = 1.0 if np.dot(got[:, k], expected[:, k]) >= 0 else -1.0
+        if not np.allclose(sign * got[:, k], expected[:, k], rtol=1e-3, atol=2e-3 * np.abs(expected).max()):
+            hint = ("the codes were not centred: subtract their mean first"
+                    if np.allclose(np.abs(got[:, k] - got[:, k].mean()), np.abs(expected[:, k]), atol=1e-2 * np.abs(expected).max())
+                    else "project the centred codes on the eigenvectors of the two largest eigenvalues, largest first")
+            raise Fail(f"column {k} of pca_2d(codes) is not the projection on principal axis {k + 1} "
+                       f"(compared up to sign): {hint}")
+
+
+def check_means(run, i):
+    labels = i["labels"].argmax(1)
+    expected = np.stack([i["codes"][labels == k].mean(0) for k in range(settings.NUM_CLASSES)])
+    got = array(run, "means", "value", None, "class_means(codes, labels)")
+    close(got, expected, "class_means(codes, labels)", rtol=1e-4, atol=1e-4,
+          hint="Row k is the mean of the codes labelled k.")
+
+
+def check_interpolate(run, i):
+    got = array(run, "interpolate", "value", None, f"interpolate(start, end, {STEPS})")
+    expected = interpolated(i["start"].astype(np.float64), i["end"].astype(np.float64))
+    if got.shape == expected.shape:
+        for row, what in ((0, "start"), (-1, "end")):
+            if not np.allclose(got[row], expected[row], atol=1e-5):
+                raise Fail(f"row {row % STEPS} of interpolate(start, end, {STEPS}) is not `{what}`: both "
+                           "endpoints belong to the walk (t = 0 and t = 1 included)")
+    close(got, expected, f"interpolate(start, end, {STEPS})", atol=1e-5,
+          hint=f"Row s is start + s / {STEPS - 1} * (end - start).")
+
+
+def check_top_dims(run, i):
+    got = array(run, "top_dims", "value", (TOP_K,), f"top_variance_dims(codes, {TOP_K})")
+    variances = i["varied"].astype(np.float64).var(0)
+    expected = np.argsort(-variances)[:TOP_K]
+    if not np.array_equal(got, expected):
+        said = ("the right dimensions, in the wrong order: the largest variance first" if set(got) == set(expected)
+                else "the dimensions with the largest variance of the codes (over the batch, per dimension)")
+        raise Fail(f"top_variance_dims returned {got.astype(int).tolist()}, expected {expected.tolist()}: {said}")
+
+
+def check_grid(run, i):
+    z = settings.LATENT_SIZE
+    got = array(run, "grid", "value", (SIDE * SIDE, z), f"perturbation_codes(dims, {z}, {SIDE})")
+    dims = i["dims"].astype(int)
+    expected = grid_codes(dims, z)
+    if np.allclose(got, grid_codes(dims, z, PROBABILITIES), atol=1e-4):
+        raise Fail("perturbation_codes holds the probabilities linspace(0.05, 0.95, 7), not the normal quantiles "
+                   "of them: apply the inverse normal CDF (tf.math.ndtri)")
+    others = np.delete(got, dims, axis=1)
+    if np.abs(others).max() > 1e-6:
+        raise Fail(f"perturbation_codes: every dimension but dims {dims.tolist()} must be 0")
+    close(got, expected, f"perturbation_codes(dims={dims.tolist()}, {z}, {SIDE})", atol=1e-4,
+          hint="Row r * 7 + c has dims[0] = q[r] and dims[1] = q[c].")
+
+
+def trained_vae(run, i):
+    """Fail unless 6.1's VAE, as measured here, would earn 6.1 some credit (the model looked inside)."""
+    loss, clean = end_to_end.losses(run, i, "inside", i["order"])
+    data = settings.data()
+    if not loss < data.loss_zero:
+        raise Fail(f"this test looks inside the VAE 6.1 trained, whose loss per image on the judge's changed test "
+                   f"images is {loss:.1f} (it must be below {data.loss_zero:.0f} for any credit in 6.1). No points.")
+    end_to_end.memorised(loss, clean, settings.EPOCHS)
+    return loss
+
+
+def check_probe(run, i):
+    loss, data, n = trained_vae(run, i), settings.data(), int(i["changed"])
+    scores = array(run, "probe", "scores", None, "your probe's class scores")
+    if scores.shape != (n, settings.NUM_CLASSES):
+        raise Fail(f"your probe returned shape {list(scores.shape)} for {CHUNK} codes a call, expected "
+                   f"[{CHUNK}, {settings.NUM_CLASSES}] (one score per class)")
+    accuracy = float(np.mean(scores.argmax(1) == i["y_eval"][:n]))
+    detail = (f"your probe read the class of {accuracy:.1%} of {n} changed test images from their mean codes "
+              f"(by the VAE 6.1 trained; its loss there {loss:.1f})")
+    if accuracy > data.probe_bar:
+        return 1.0, detail
+    fraction = max(0.0, (accuracy - data.probe_floor) / (data.probe_bar - data.probe_floor))
+    return min(fraction, 0.99), (f"{detail}; full points need more than {data.probe_bar:.0%}, partial credit runs "
+                                 f"linearly from {data.probe_floor:.0%}")
+
+
+def check_walk(run, i):
+    trained_vae(run, i)
+    data, classes = settings.data(), settings.NUM_CLASSES
+    pictured = array(run, "inside", "pictured")
+    predicted = judge_classifier.classify(np.clip(pictured[:classes], 0, 1).reshape(classes, 1, 28, 28).astype(np.float32))
+    run.extras.update(pictured=pictured, mean_predicted=predicted)
+    right = int(np.sum(predicted == np.arange(classes)))
+    read = ", ".join(f"{data.label(k)} as {data.label(p)}" for k, p in enumerate(predicted) if p != k)
+    detail = (f"the judge classifier recognised {right} of the {classes} decoded class-mean codes (the ends of "
+              f"every class-to-class walk)" + (f"; it read {read}" if read else ""))
+    if right < data.walk_bar:
+        raise Fail(f"{detail}; at least {data.walk_bar} are needed")
+    return 1.0, detail
+
+
+TESTS = [
+    Test("7.1", "encode_all: mean codes of every image, batch by batch (VAE and CVAE)", 3, check_encode_all),
+    Test("7.2", "pca_2d: centred codes on the two principal axes", 3, check_pca),
+    Test("7.3", "class_means: the mean code of each class", 2, check_means),
+    Test("7.4", "interpolate: evenly spaced, both endpoints included", 2, check_interpolate),
+    Test("7.5", "top_variance_dims: the most varied dimensions, largest first", 2, check_top_dims),
+    Test("7.6", "perturbation_codes: normal quantiles on two dimensions, 0 elsewhere", 3, check_grid),
+    Test("7.7", "probe: reads the class from 6.1's codes of the judge's test images (> {probe_bar:.0%})", 3,
+         check_probe),
+    Test("7.8", "6.1's class-mean codes decode to their classes (at least {walk_bar} of 10)", 2, check_walk),
+]
