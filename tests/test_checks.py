@@ -9,7 +9,7 @@ import pytest
 
 from autograder import distort, kit, settings
 from autograder.grade import PartRun, run_check
-from autograder.parts import BY_NAME, e2e_cvae, e2e_vae, loss, models, reparameterize, train_vae
+from autograder.parts import BY_NAME, e2e_cvae, e2e_vae, explore, loss, models, reparameterize, train_vae
 from autograder.sandbox import StageRun
 
 RNG = np.random.default_rng(0)
@@ -99,13 +99,44 @@ def fake_end_to_end(i, blur=0.9, offset=0.02):
             {"train": {"reported": [110.0 * 469] * 5, "num_batches": 469}})
 
 
+def fake_explore(i):
+    """A correct explore.py and a trained VAE: numpy's answers (PCA with its first axis
+    flipped, as another eigen-solver may give it), a probe right on 95% of the images."""
+    z = settings.LATENT_SIZE
+    values = {"encode_all": {}}
+    for suffix in ("", "_cvae"):
+        mu, logvar = RNG.normal(size=(explore.N_ENCODE, z)), RNG.normal(-1, 0.3, (explore.N_ENCODE, z))
+        values["encode_all"].update({f"mu{suffix}": mu, f"logvar{suffix}": logvar, f"got{suffix}": mu.copy()})
+    centred = i["codes"] - i["codes"].mean(0)
+    axes = np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    labels = i["labels"].argmax(1)
+    values.update(
+        pca={"value": centred @ axes * [-1.0, 1.0]},
+        means={"value": np.stack([i["codes"][labels == k].mean(0) for k in range(10)])},
+        interpolate={"value": i["start"] + np.linspace(0, 1, explore.STEPS)[:, None] * (i["end"] - i["start"])},
+        top_dims={"value": np.argsort(-i["varied"].var(0))[:explore.TOP_K].astype(np.int32)},
+        grid={"value": explore.grid_codes(i["dims"].astype(int), z)},
+        inside={**fake_end_to_end(i)[0]["evaluate"], "pictured": RNG.uniform(0, 1, (95, 1, 28, 28))})
+    n = int(i["changed"])
+    right = RNG.uniform(size=n) < 0.95
+    guess = np.where(right, i["y_eval"][:n], (i["y_eval"][:n] + 1) % 10)
+    values["probe"] = {"scores": np.eye(10)[guess] * 4.0 + RNG.normal(0, 0.1, (n, 10))}
+    return values, {}
+
+
+@pytest.fixture(autouse=True)
+def classifier_reads_class_means(monkeypatch):
+    """7.8's judge classifier, played: it reads the class-mean images as their classes."""
+    monkeypatch.setattr(explore.judge_classifier, "classify", lambda images: np.arange(len(images)) % 10)
+
+
 def fake_inputs(part):
     given = part.build_inputs(np.random.default_rng(1)) if hasattr(part, "build_inputs") else {}
     return {**given, **part.inputs(np.random.default_rng(2))}
 
 
 FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
-         "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end}
+         "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end, "explore": fake_explore}
 SKIP = {"6.2", "6.3"}  # 6.3 needs generated digits the shipped classifier reads: see the end-to-end tests
 
 
@@ -271,3 +302,65 @@ def test_kit_helpers():
     assert kit.bce(np.array([[0.5, 0.5]]), x)[0] == pytest.approx(2 * np.log(2))
     with pytest.raises(kit.Fail, match="largest difference"):
         kit.close(np.ones(3), np.zeros(3), "thing")
+
+
+def explore_verdict(cases, number, measurement, key, value):
+    """7.x's verdict when measurement.key is `value` instead of the correct answer."""
+    inputs, values, facts = cases["explore"]
+    changed = {**values, measurement: {**values[measurement], key: value}}
+    return graded(BY_NAME["explore"], changed, facts, inputs)[number]
+
+
+def uncentred(i):
+    centred = i["codes"] - i["codes"].mean(0)
+    return i["codes"] @ np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
+
+
+EXPLORE_BUGS = {  # name -> (test, measurement, key, wrong value from the inputs and the correct values, words)
+    "sampled z, not mu": ("7.1", "encode_all", "got", lambda i, v: v["encode_all"]["mu"] + np.exp(
+        0.5 * v["encode_all"]["logvar"]) * RNG.normal(size=v["encode_all"]["mu"].shape), "return mu"),
+    "last batch dropped": ("7.1", "encode_all", "got_cvae", lambda i, v: v["encode_all"]["mu_cvae"][:256], "dropped"),
+    "last batch repeated": ("7.1", "encode_all", "got", lambda i, v: np.concatenate(
+        [v["encode_all"]["mu"], v["encode_all"]["mu"][-20:]]), "repeated"),
+    "PCA without centring": ("7.2", "pca", "value", lambda i, v: uncentred(i), "not centred"),
+    "PCA axes swapped": ("7.2", "pca", "value", lambda i, v: v["pca"]["value"][:, ::-1], "largest first"),
+    "class sums, not means": ("7.3", "means", "value", lambda i, v: v["means"]["value"] * 40, "class_means"),
+    "walk without its end": ("7.4", "interpolate", "value", lambda i, v: i["start"] + np.linspace(
+        0, 1, explore.STEPS + 1)[:-1, None] * (i["end"] - i["start"]), "both endpoints"),
+    "dimensions in ascending order": ("7.5", "top_dims", "value", lambda i, v: v["top_dims"]["value"][::-1].copy(),
+                                      "wrong order"),
+    "probabilities, not quantiles": ("7.6", "grid", "value", lambda i, v: explore.grid_codes(
+        i["dims"].astype(int), settings.LATENT_SIZE, explore.PROBABILITIES), "not the normal quantiles"),
+    "probe ignores its input": ("7.7", "probe", "scores", lambda i, v: np.tile(np.eye(10)[3], (2000, 1)), "10."),
+}
+
+
+@pytest.mark.parametrize("bug", EXPLORE_BUGS)
+def test_each_planted_explore_bug_fails_its_own_test_only(bug, cases):
+    number, measurement, key, wrong, words = EXPLORE_BUGS[bug]
+    inputs, values, facts = cases["explore"]
+    changed = {**values, measurement: {**values[measurement], key: wrong(inputs, values)}}
+    verdicts = graded(BY_NAME["explore"], changed, facts, inputs)
+    assert {n for n, (fraction, _) in verdicts.items() if fraction < 1} == {number}, verdicts
+    assert verdicts[number][0] == 0 and words in verdicts[number][1], verdicts[number]
+
+
+def test_explore_accepts_other_correct_forms(cases):
+    """PCA by eigh with either sign per column, a walk computed as start + t (end - start)."""
+    inputs, values, facts = cases["explore"]
+    centred = inputs["codes"] - inputs["codes"].mean(0)
+    axes = np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
+    for signs in ([1, 1], [1, -1], [-1, -1]):
+        assert explore_verdict(cases, "7.2", "pca", "value", centred @ axes * signs)[0] == 1.0
+    t = np.linspace(0, 1, explore.STEPS)[:, None]
+    assert explore_verdict(cases, "7.4", "interpolate", "value", (1 - t) * inputs["start"] + t * inputs["end"])[0] == 1
+
+
+def test_the_look_inside_counts_only_on_a_trained_vae(cases):
+    """7.7-7.8 on a VAE whose reconstructions are grey (no training): no points, however good
+    the probe looks."""
+    inputs, values, facts = cases["explore"]
+    grey = {**values, "inside": {**values["inside"], "x_hat_shuffled": np.full_like(values["inside"]["x_hat_shuffled"], 0.5)}}
+    verdicts = graded(BY_NAME["explore"], grey, facts, inputs)
+    for number in ("7.7", "7.8"):
+        assert verdicts[number][0] == 0 and "looks inside the VAE 6.1 trained" in verdicts[number][1]

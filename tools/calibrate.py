@@ -1,6 +1,7 @@
 """Calibrate the grader's statistical bars: grade correct solutions over several seeds.
 
-    python tools/calibrate.py [--seeds 10] [--variants reference,3x256-relu] [--course FILE] [--out outputs/calibration.json]
+    python tools/calibrate.py [--seeds 10] [--variants reference,3x256-relu] [--course FILE] [--stages PARTS]
+                              [--out outputs/calibration.json]
 
 The course file (default courses/default.toml) gives the data set, whose record holds the bars.
 
@@ -32,6 +33,7 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "3x512-leaky": (3, 512, "leaky_relu"),
     "2x256-leaky": (2, 256, "leaky_relu"),
     "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
+    "explore-style": ROOT / "tests" / "submissions" / "explore_style",  # the reference VAE; part 7 in other forms, a 2 x 64 tanh probe
 }
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
@@ -40,7 +42,8 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "6.2 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
            "6.3 final": r"after \d+ epochs: ([\d.]+) on the judge's changed",
            "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)",
-           "6.3 spread": r"\(spread ([\d.]+), at least"}
+           "6.3 spread": r"\(spread ([\d.]+), at least",
+           "7.7": r"probe read the class of ([\d.]+)%", "7.8": r"recognised (\d+) of the"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
@@ -49,11 +52,14 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "6.3": lambda v: v - 100 * settings.data().accuracy_bar,
         "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
         "6.3 closest": None,  # the closest sample to a shifted training image: shown, not a bar (copies are)
-        "6.3 spread": lambda v: v - settings.data().min_sample_spread}  # the least varied class's samples
+        "6.3 spread": lambda v: v - settings.data().min_sample_spread,  # the least varied class's samples
+        "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar}
 
 
 def variant_folder(name, folder):
     folder.mkdir(parents=True)
+    for source in (ROOT / "solution").glob("*.py"):  # what a variant does not write itself: the reference's
+        (folder / source.name).write_text(source.read_text())
     if isinstance(VARIANTS[name], Path):
         for source in VARIANTS[name].glob("*.py"):
             (folder / source.name).write_text(source.read_text())
@@ -63,23 +69,28 @@ def variant_folder(name, folder):
     text = text.replace("hidden=512", f"hidden={hidden}").replace(
         'activation="relu") for _ in range(2)', f'activation="{activation}") for _ in range({layers})')
     (folder / "vae.py").write_text(text)
-    (folder / "assignment.py").write_text((ROOT / "solution" / "assignment.py").read_text())
     return folder
 
 
-def grade_once(folder, seed, results, course):
+def grade_once(folder, seed, results, course, stages):
     env = {**os.environ, "GRADER_SEED": str(seed)}
     subprocess.run([sys.executable, "-m", "autograder", "--submission", str(folder), "--results", str(results),
-                    "--stages", "vae,cvae,e2e_vae,e2e_cvae", "--quiet", "--course", str(course.path)], cwd=ROOT,
+                    "--stages", stages, "--quiet", "--course", str(course.path)], cwd=ROOT,
                    env=env, check=True, capture_output=True)
     tests = {e["number"]: e for e in json.loads(results.read_text())["tests"]}
     row = {}
-    for number, pattern in MEASURE.items():
+    for number, pattern in measured(course, stages):
         test = tests[number.split()[0]]
         found = re.search(pattern, test["output"])
         value = None if not found else float(found[1]) - float(found[2]) if number.endswith("gap") else float(found[1])
         row[number] = {"passed": test["score"] == test["max_score"], "value": value}
     return row
+
+
+def measured(course, stages):
+    """(number, pattern) of MEASURE for the tests of the parts graded in `stages`."""
+    graded = {t.number for part in course.parts if part.NAME in stages.split(",") for t in course.tests[part.NAME]}
+    return [(number, pattern) for number, pattern in MEASURE.items() if number.split()[0] in graded]
 
 
 def margin(number, value):
@@ -94,6 +105,8 @@ def main(argv=None):
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--course", default=None, help="course file (default: courses/default.toml)")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "calibration.json")
+    parser.add_argument("--stages", default="vae,cvae,e2e_vae,e2e_cvae",
+                        help="the parts graded (e.g. e2e_vae,explore for part 7 with a course that has it)")
     args = parser.parse_args(argv)
     course = load(args.course)
     settings.use(course.dataset)  # the bars of its data set
@@ -103,13 +116,13 @@ def main(argv=None):
         for name in args.variants.split(","):
             folder = variant_folder(name, Path(tmp) / name)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = grade_once(folder, seed, Path(tmp) / "results.json", course)
+                row = grade_once(folder, seed, Path(tmp) / "results.json", course, args.stages)
                 table.setdefault(name, []).append({"seed": seed, **row})
                 print(name, seed, {k: v["value"] for k, v in row.items()}, flush=True)
     print(f"\n{'variant':<13} {'test':<5} {'pass rate':>9} {'worst value':>12} {'worst margin':>13}")
     summary = {}
     for name, rows in table.items():
-        for number in MEASURE:
+        for number, _ in measured(course, args.stages):
             values = [r[number]["value"] for r in rows]
             margins = [margin(number, v) for v in values]
             worst = min(range(len(rows)), key=lambda k: margins[k] if margins[k] is not None else -1e9)

@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..kit import Fail, Test, array, close, one_hot
+from ..kit import Fail, Test, array, close, images, one_hot
 from .. import judge_classifier, settings
 from . import end_to_end, models
 
@@ -183,6 +183,7 @@ def check_encode_all(run, i):
     z = settings.LATENT_SIZE
     for suffix, name in (("", "a VAE"), ("_cvae", "a CVAE, with labels")):
         mu = array(run, "encode_all", f"mu{suffix}", (N_ENCODE, z), "the encoder's mu_layer")
+        logvar = array(run, "encode_all", f"logvar{suffix}", (N_ENCODE, z), "the encoder's logvar_layer")
         got = array(run, "encode_all", f"got{suffix}", None, f"encode_all({name})")
         if got.shape != mu.shape:
             rows = got.shape[0] if got.ndim else 0
@@ -191,7 +192,6 @@ def check_encode_all(run, i):
             raise Fail(f"encode_all({name}) on {N_ENCODE} images in batches of {BATCH} returned shape "
                        f"{list(got.shape)}, expected {[N_ENCODE, z]}{why}")
         if not np.allclose(got, mu, rtol=1e-4, atol=1e-4):
-            logvar = array(run, "encode_all", f"logvar{suffix}", (N_ENCODE, z))
             noise = (got - mu) / np.exp(0.5 * logvar)
             if 0.8 < noise.std() < 1.2 and abs(noise.mean()) < 0.1:
                 raise Fail(f"encode_all({name}) returned sampled codes z = mu + sigma * eps: return mu, the mean of q(z|x)")
@@ -289,8 +289,8 @@ def check_probe(run, i):
 def check_walk(run, i):
     trained_vae(run, i)
     data, classes = settings.data(), settings.NUM_CLASSES
-    pictured = array(run, "inside", "pictured")
-    predicted = judge_classifier.classify(np.clip(pictured[:classes], 0, 1).reshape(classes, 1, 28, 28).astype(np.float32))
+    pictured = images(run, "inside", "pictured", classes + len(WALKS) * STEPS + SIDE * SIDE, "6.1's decoder's output")
+    predicted = judge_classifier.classify(np.clip(pictured[:classes], 0, 1).astype(np.float32))
     run.extras.update(pictured=pictured, mean_predicted=predicted)
     right = int(np.sum(predicted == np.arange(classes)))
     read = ", ".join(f"{data.label(k)} as {data.label(p)}" for k, p in enumerate(predicted) if p != k)
