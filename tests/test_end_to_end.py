@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALL_STAGES, POINTS, ROOT, TESTS, full, message, numbers, sandboxed
+from conftest import ALL_STAGES, CORE_POINTS, EXPLORE, POINTS, ROOT, full, message, numbers, sandboxed
 from autograder import settings
+from autograder.course import load
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
@@ -72,19 +73,23 @@ def check_full_marks_in(root, built, submission, data="mnist.npz"):
                           timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text())
-    assert {e["number"]: e["score"] for e in results["tests"]} == POINTS, results["tests"]
-    assert results["score"] == sum(POINTS.values()) == 100
+    assert {e["number"]: e["score"] for e in results["tests"]} == CORE_POINTS, results["tests"]
+    assert results["score"] == sum(CORE_POINTS.values()) == 100
     if sandboxed():
         assert "student code ran as the unprivileged user" in results["output"]
     return results
 
 
 def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submission, grade_it):
-    """The reference, graded on every stage but the 20-epoch CVAE (which `make calibrate` and
-    `make bench` grade over several seeds): parts 1-5 and the VAE trained end to end."""
+    """The reference, graded on every stage but the 30-epoch CVAE (which `make calibrate` and
+    `make bench` grade over several seeds): parts 1-5, the VAE trained end to end and part 7,
+    which looks inside that VAE (courses/explore.toml)."""
     stages = [s for s in ALL_STAGES if s != "e2e_cvae"]
-    results, scores = grade_it(submission(), stages)
+    results, scores = grade_it(submission(), stages, course=load(EXPLORE))
     assert scores == full(*stages), results["tests"]
+    shown = json.dumps(results["output"])
+    for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid"):
+        assert title in shown, f"no picture '{title}' in Gradescope's overview"
 
 
 def test_untouched_stencil_scores_zero_with_not_implemented_messages(tmp_path):
@@ -93,7 +98,7 @@ def test_untouched_stencil_scores_zero_with_not_implemented_messages(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(results_path.read_text())
-    assert results["score"] == 0 and len(results["tests"]) == len(TESTS)
+    assert results["score"] == 0 and len(results["tests"]) == len(CORE_POINTS)
     for entry in results["tests"]:
         assert "not implemented yet" in entry["output"], entry
     assert "TOTAL 0 / 100" in done.stdout

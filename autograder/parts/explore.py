@@ -22,6 +22,9 @@ NAME = "explore"
 FILES = ("vae.py", "explore.py")
 USES = "e2e_vae"  # the part whose exported graphs (its trained VAE) this part looks inside
 USED_ENDPOINTS = ("encode", "decode")  # names that are that part's, whatever this one exports
+HOST_ARTIFACT = "trained"  # where that part saves them (end_to_end.build)
+NO_HOST = ("there is no trained VAE to look inside: the training of 6.1 (part e2e_vae) did not finish and "
+           "export one; see 6.1")
 N_ENCODE, BATCH = 300, 64  # 7.1: 300 images in batches of 64 leave a last batch of 44
 N_CODES, STEPS, TOP_K, SIDE = 400, 9, 3, 7
 PROBABILITIES = np.linspace(0.05, 0.95, SIDE)
@@ -66,6 +69,9 @@ def build(s, ex, given):
     ex.endpoint("grid", lambda dims: s.explore.perturbation_codes(tf.cast(dims, tf.int32), z, SIDE), [(2,)],
                 f"calling perturbation_codes(dims [2], {z}, {SIDE})")
     ex.save("functions")
+    if not (ex.workdir / "host" / HOST_ARTIFACT).is_dir():
+        for name in USED_ENDPOINTS:
+            ex.report["errors"][name] = NO_HOST
     probe = ex.run("probe_model", "training the probe with train_probe(codes, labels)", lambda: train_probe(s, ex))
     ex.endpoint("probe", lambda codes: probe(codes), [(CHUNK, z)], f"calling your probe on codes [{CHUNK}, {z}]",
                 ["probe_model"])
@@ -75,10 +81,9 @@ def build(s, ex, given):
 def train_probe(s, ex):
     """The student's train_probe on the training split's mean codes, computed with the encoder
     6.1 exported (a copy of it, in host/)."""
-    host = ex.workdir / "host" / "trained"
+    host = ex.workdir / "host" / HOST_ARTIFACT
     if not host.is_dir():
-        raise RuntimeError("there is no trained VAE to look inside: 6.1's training (part e2e_vae) did not "
-                           "export one (see 6.1)")
+        raise RuntimeError(NO_HOST)
     trained = s.tf.saved_model.load(str(host))  # kept: its functions need its variables
     encode = trained.encode
     form = tuple(int(d) for d in encode.concrete_functions[0].structured_input_signature[0][0].shape)

@@ -1,0 +1,139 @@
+"""Part 7 (explore.py) graded on real code: planted bugs lose exactly their test, a correct
+submission in other forms loses nothing, the stencil earns nothing, and the look inside the
+VAE counts only on the VAE 6.1 trained, whatever this part's own process exports.
+The checks themselves, on fabricated measurements: test_checks.py."""
+import numpy as np
+import pytest
+
+from autograder import sandbox
+from autograder.course import CourseError, load
+from autograder.grade import with_host
+from autograder.parts import explore
+from conftest import EXPLORE, NO_TRAINING, POINTS, ROOT, full, message, numbers
+
+UNITS = ("7.1", "7.2", "7.3", "7.4", "7.5", "7.6")  # need no trained model
+REFERENCE = (ROOT / "solution" / "explore.py").read_text()
+
+# name -> (explore.py changes, the test that loses its points, words in its message)
+BUGS = {
+    "a sampled z instead of mu": (
+        [("        codes.append(model.mu_layer(model.encoder(batch)))",
+          "        hidden = model.encoder(batch)\n"
+          "        codes.append(reparameterize(model.mu_layer(hidden), model.logvar_layer(hidden)))")],
+        "7.1", "return mu"),
+    "the last, smaller batch dropped": (
+        [("    for start in range(0, images.shape[0], batch_size):",
+          "    for start in range(0, images.shape[0] - batch_size + 1, batch_size):")], "7.1", "dropped"),
+    "PCA without centring": (
+        [("    return tf.matmul(centred, tf.reverse(vectors[:, -2:], axis=[1]))",
+          "    return tf.matmul(codes, tf.reverse(vectors[:, -2:], axis=[1]))")], "7.2", "not centred"),
+    "a walk missing its end": (
+        [("    t = tf.linspace(0.0, 1.0, steps)[:, None]  # [S, 1]",
+          "    t = tf.linspace(0.0, 1.0, steps + 1)[:-1, None]")], "7.4", "both endpoints"),
+    "probabilities instead of quantiles": (
+        [("    q = tf.math.ndtri(tf.linspace(0.05, 0.95, side))  # [G]", "    q = tf.linspace(0.05, 0.95, side)")],
+        "7.6", "not the normal quantiles"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", BUGS)
+def test_a_planted_bug_loses_exactly_its_tests_points(bug, submission, grade_it):
+    changes, number, words = BUGS[bug]
+    extra = "\nfrom vae import reparameterize\n" if "reparameterize" in str(changes) else ""
+    folder = submission(explore=changes)
+    if extra:
+        (folder / "explore.py").write_text((folder / "explore.py").read_text() + extra)
+    results, scores = grade_it(folder, ["explore"], course=load(EXPLORE))
+    assert {n: scores[n] for n in UNITS} == {**{n: POINTS[n] for n in UNITS}, number: 0}, results["tests"]
+    assert words in message(results, number)
+
+
+@pytest.mark.slow
+def test_without_a_trained_vae_the_look_inside_says_why_and_the_stencil_earns_nothing(tmp_path, grade_it):
+    """The stencil's explore.py, graded without 6.1: 7.1-7.6 not implemented yet, 7.7-7.8 name 6.1."""
+    folder = tmp_path / "stencil"
+    folder.mkdir()
+    for name in ("vae.py", "explore.py"):
+        (folder / name).write_text((ROOT / ("solution" if name == "vae.py" else "code") / name).read_text())
+    results, scores = grade_it(folder, ["explore"], course=load(EXPLORE))
+    assert scores == dict.fromkeys(numbers("explore"), 0.0)
+    for number in UNITS:
+        assert "not implemented yet" in message(results, number), message(results, number)
+    for number in ("7.7", "7.8"):
+        assert "6.1" in message(results, number)
+
+
+@pytest.mark.slow
+def test_a_correct_submission_in_other_forms_earns_every_point(submission, grade_it):
+    """tests/submissions/explore_style: encode_all through call(), PCA by SVD, segment means, a
+    walk as start + t (end - start), argsort, scattering, erfinv quantiles, a 2 x 64 tanh probe
+    with softmax outputs; on the reference VAE trained by 6.1."""
+    folder = submission(explore_text=(ROOT / "tests" / "submissions" / "explore_style" / "explore.py").read_text())
+    results, scores = grade_it(folder, ["e2e_vae", "explore"], course=load(EXPLORE))
+    assert scores == full("e2e_vae", "explore"), results["tests"]
+
+
+INJECTING = '''
+import gc as _gc
+import tensorflow as _tf
+from autograder import student as _student
+
+_save = _student.Exporter.save
+
+
+def _with_own_model(self, artifact):
+    """Export an 'encode' and a 'decode' of its own beside the part's, hoping to be looked inside."""
+    if artifact == "functions":
+        self.endpoint("encode", lambda x: (_tf.zeros((x.shape[0], 15)), _tf.zeros((x.shape[0], 15))), [(500, 784)], "x")
+        self.endpoint("decode", lambda z: _tf.zeros((z.shape[0], 1, 28, 28)) + 0.1, [(500, 15)], "x")
+    return _save(self, artifact)
+
+
+_student.Exporter.save = _with_own_model
+'''
+
+
+@pytest.mark.slow
+def test_a_submission_that_did_not_train_gets_nothing_for_looking_inside(submission, grade_it):
+    """No training (a weight nudged, so the early stop lets it through) and an explore.py that
+    exports an encoder and a decoder of its own: 7.7-7.8 look inside 6.1's VAE all the same, and
+    give nothing; 7.1-7.6, on fresh models, are earned."""
+    folder = submission(assignment_extra=NO_TRAINING, explore_text=REFERENCE + INJECTING)
+    results, scores = grade_it(folder, ["e2e_vae", "explore"], course=load(EXPLORE))
+    assert {n: scores[n] for n in numbers("explore")} == {**{n: POINTS[n] for n in UNITS}, "7.7": 0, "7.8": 0}
+    for number in ("7.7", "7.8"):
+        assert "looks inside the VAE 6.1 trained" in message(results, number), message(results, number)
+
+
+def run_with(artifacts, exported):
+    run = sandbox.StageRun("build", "ok", 1.0, 1.0, "", {"exported": exported, "complete": True})
+    run.artifacts = artifacts
+    return run, {}, {}
+
+
+def test_the_measuring_of_part_7_gets_6_1s_encoder_and_decoder_never_its_own(tmp_path):
+    """grade.with_host: the endpoints 7.7-7.8 read are the host's, from the judge's copy; names
+    the part exported itself (encode, decode, host_* folders) are dropped."""
+    own, host = tmp_path / "artifacts-explore", tmp_path / "artifacts-e2e_vae"
+    for folder, name in ((own, "functions"), (own, "host_trained"), (host, "trained")):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "saved_model.pb").write_text(f"{folder.name}/{name}")
+    exported = {"pca": "functions", "encode": "functions", "decode": "host_trained", "probe": "functions"}
+    artifacts, measured = with_host(explore, own, exported, run_with(host, {"encode": "trained", "decode": "trained"}))
+    assert measured == {"pca": "functions", "probe": "functions", "encode": "host_trained", "decode": "host_trained"}
+    assert (artifacts / "host_trained" / "saved_model.pb").read_text() == "artifacts-e2e_vae/trained"
+    assert (artifacts / "functions" / "saved_model.pb").read_text() == "artifacts-explore/functions"
+    _, alone = with_host(explore, own, exported, None)  # 6.1 did not build: no encode, no decode at all
+    assert alone == {"pca": "functions", "probe": "functions"}
+
+
+def test_a_course_must_train_the_vae_before_looking_inside_it(tmp_path):
+    course = tmp_path / "course.toml"
+    course.write_text((ROOT / "courses" / "explore.toml").read_text().replace('"e2e_vae", ', ""))
+    with pytest.raises(CourseError, match="list 'e2e_vae' before it"):
+        load(course)
+
+
+def test_the_grid_quantiles_are_the_normal_ones():
+    assert np.allclose(explore.QUANTILES, [-1.6449, -0.8416, -0.3853, 0.0, 0.3853, 0.8416, 1.6449], atol=1e-4)
