@@ -364,3 +364,19 @@ def test_the_look_inside_counts_only_on_a_trained_vae(cases):
     verdicts = graded(BY_NAME["explore"], grey, facts, inputs)
     for number in ("7.7", "7.8"):
         assert verdicts[number][0] == 0 and "looks inside the VAE 6.1 trained" in verdicts[number][1]
+
+
+def test_part_7s_pictures_are_drawn_from_the_measured_values(cases):
+    """The latent scatter (7.7), the walks and the perturbation grid (7.8), as PNGs; none when
+    6.1's decoder gave NaN."""
+    from autograder import report
+
+    inputs, values, facts = cases["explore"]
+    results, arrays = flatten(values)
+    pictures = report.inside_figures(run_of(explore, inputs, results, arrays))
+    assert [(title, number) for title, _, _, number in pictures] == [
+        ("VAE: the latent space by class", "7.7"), ("VAE: walks between class means", "7.8"),
+        ("VAE: the perturbation grid", "7.8")]
+    assert all(data.startswith(b"\x89PNG") for _, data, _, _ in pictures)
+    broken = {**arrays, "inside.pictured": with_nan(arrays["inside.pictured"])}
+    assert report.inside_figures(run_of(explore, inputs, results, broken)) == []

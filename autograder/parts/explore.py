@@ -276,11 +276,12 @@ def trained_vae(run, i):
 
 
 def check_probe(run, i):
-    loss, data, n = trained_vae(run, i), settings.data(), int(i["changed"])
+    data, n = settings.data(), int(i["changed"])
     scores = array(run, "probe", "scores", None, "your probe's class scores")
     if scores.shape != (n, settings.NUM_CLASSES):
         raise Fail(f"your probe returned shape {list(scores.shape)} for {CHUNK} codes a call, expected "
                    f"[{CHUNK}, {settings.NUM_CLASSES}] (one score per class)")
+    loss = trained_vae(run, i)
     accuracy = float(np.mean(scores.argmax(1) == i["y_eval"][:n]))
     detail = (f"your probe read the class of {accuracy:.1%} of {n} changed test images from their mean codes "
               f"(by the VAE 6.1 trained; its loss there {loss:.1f})")
