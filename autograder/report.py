@@ -128,8 +128,8 @@ def inside_figures(run):
     return [
         ("VAE: the latent space by class", latent_scatter(centred @ axes, labels),
          f"The mean codes of the {n} changed {data.title} test images, by the VAE 6.1 trained, projected on their "
-         f"two principal axes (the judge's PCA), coloured by class: the more the classes separate, the easier 7.7's "
-         "probe has it.", "7.7"),
+         f"two principal axes (the judge's PCA), coloured by class. Two of {codes.shape[1]} dimensions show only "
+         "part of what 7.7's probe reads: classes that overlap here may still be apart in the others.", "7.7"),
         ("VAE: walks between class means", image_rows(walks, steps, [f"{data.label(a)} → {data.label(b)}"
                                                                       for a, b in explore.WALKS]),
          f"Each row decodes {steps} evenly spaced codes from the mean code of one class to that of another (both "
