@@ -172,8 +172,12 @@ def measure_all(box, built, limits, budget):
         student = {f"student.{k}": v for k, v in run.arrays.items() if SAFE_KEY.match(k)}
         exported = {str(k): str(v) for k, v in mapping(run.report.get("exported")).items()}
         artifacts = run.artifacts
-        if getattr(BY_NAME[name], "USES", None):
-            artifacts, exported = with_host(BY_NAME[name], artifacts, exported, built.get(BY_NAME[name].USES))
+        part = BY_NAME[name]
+        if getattr(part, "USES", None):
+            artifacts, exported = with_host(part, artifacts, exported, built.get(part.USES))
+            if not isinstance(run.report.get("errors"), dict):
+                run.report["errors"] = {}
+            run.report["errors"].update({e: part.NO_HOST for e in part.USED_ENDPOINTS if e not in exported})
         jobs.append((name, {**given, **hidden, **student}, artifacts, exported))
     measured = {}
     while jobs and budget.measuring_left() > 1:
@@ -203,13 +207,15 @@ def with_host(part, artifacts, exported, host):
         copy_tree(artifacts, merged)
     else:
         merged.mkdir(mode=0o700)
-    for folder in merged.glob("host_*"):  # the student's own, named like the host's
-        shutil.rmtree(folder, ignore_errors=True)
+    for path in merged.glob("host_*"):  # the student's own, named like the host's
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink()
+    copied = set()
     for endpoint, artifact in mapping(host[0].report.get("exported")).items():
         source = host[0].artifacts / str(artifact)
         if endpoint in part.USED_ENDPOINTS and str(artifact).isidentifier() and source.is_dir():
-            if not (merged / f"host_{artifact}").exists():
+            if artifact not in copied:
                 copy_tree(source, merged / f"host_{artifact}")
+                copied.add(artifact)
             own[endpoint] = f"host_{artifact}"
     return merged, own
 

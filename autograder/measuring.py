@@ -90,13 +90,16 @@ def run(measures, endpoints, inputs):
             results[name] = {"ok": False, "error": f"While {doing}: {type(error).__name__}: "
                                                    f"{first_lines(error, endpoints.lines)}"}
         else:
-            scalars = {}
+            scalars, problem = {}, ""
             for key, value in values.items():
                 if isinstance(value, np.ndarray):
                     arrays[f"{name}.{key}"] = value
-                else:
+                elif value is None or isinstance(value, (bool, int, float, str)):
                     scalars[key] = value
-            results[name] = {"ok": True, **scalars}
+                else:  # e.g. a tuple: a student's function that returned several outputs where one was expected
+                    count = len(value) if isinstance(value, (tuple, list)) else "an unexpected kind of"
+                    problem = f"While {doing}: your function returned {count} outputs, where one tensor was expected"
+            results[name] = {"ok": False, "error": problem} if problem else {"ok": True, **scalars}
         yield results, arrays
 
 

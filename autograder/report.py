@@ -113,10 +113,15 @@ def inside_figures(run):
     walks between class means and the perturbation grid (the judge's codes, 6.1's decoder)."""
     from .parts import explore
 
-    n = int(run.inputs["changed"])
-    mu, pictured = run.arrays.get("inside.mu"), run.arrays.get("inside.pictured")
-    if run.problem("inside") or mu is None or pictured is None or not np.all(np.isfinite(pictured)):
+    n, total, mixed = int(run.inputs["changed"]), len(run.inputs["x_eval"]), run.inputs["mixed"]
+    mu, shuffled = run.arrays.get("inside.mu"), run.arrays.get("inside.x_hat_shuffled")
+    if (run.problem("inside") or mu is None or shuffled is None or mu.shape != (total, settings.LATENT_SIZE)
+            or shuffled.size != len(mixed) * settings.IMAGE_SIZE or not np.all(np.isfinite(mu))
+            or not np.all(np.isfinite(shuffled))):
         return []
+    decoded = np.empty((len(mixed), settings.IMAGE_SIZE))
+    decoded[mixed] = shuffled.reshape(len(mixed), -1)
+    pictured = decoded[total:total + explore.PICTURED]
     codes, labels = mu[:n].astype(np.float64), run.inputs["y_eval"][:n]
     centred = codes - codes.mean(0)
     axes = np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
@@ -172,7 +177,10 @@ def figures(runs):
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
     if runs.get("explore") is not None:
-        out.extend(inside_figures(runs["explore"]))
+        try:
+            out.extend(inside_figures(runs["explore"]))
+        except Exception:  # noqa: BLE001 - part 7's pictures must not take 6.1's and 6.3's with them
+            pass
     return out
 
 

@@ -103,10 +103,9 @@ def fake_explore(i):
     """A correct explore.py and a trained VAE: numpy's answers (PCA with its first axis
     flipped, as another eigen-solver may give it), a probe right on 95% of the images."""
     z = settings.LATENT_SIZE
-    values = {"encode_all": {}}
-    for suffix in ("", "_cvae"):
-        mu, logvar = RNG.normal(size=(explore.N_ENCODE, z)), RNG.normal(-1, 0.3, (explore.N_ENCODE, z))
-        values["encode_all"].update({f"mu{suffix}": mu, f"logvar{suffix}": logvar, f"got{suffix}": mu.copy()})
+    values = {"encode_all": {
+        "got": explore.stand_in_codes(i["x_enc"], None, explore.weights_of(i, "vae"))[0],
+        "got_cvae": explore.stand_in_codes(i["x_enc"], i["c_enc"], explore.weights_of(i, "cvae"))[0]}}
     centred = i["codes"] - i["codes"].mean(0)
     axes = np.linalg.svd(centred, full_matrices=False)[2][:2].T
     labels = i["labels"].argmax(1)
@@ -116,12 +115,22 @@ def fake_explore(i):
         interpolate={"value": i["start"] + np.linspace(0, 1, explore.STEPS)[:, None] * (i["end"] - i["start"])},
         top_dims={"value": np.argsort(-i["varied"].var(0))[:explore.TOP_K].astype(np.int32)},
         grid={"value": explore.grid_codes(i["dims"].astype(int), z)},
-        inside={**fake_end_to_end(i)[0]["evaluate"], "pictured": RNG.uniform(0, 1, (95, 1, 28, 28))})
+        inside=fake_inside(i))
     n = int(i["changed"])
     right = RNG.uniform(size=n) < 0.95
     guess = np.where(right, i["y_eval"][:n], (i["y_eval"][:n] + 1) % 10)
     values["probe"] = {"scores": np.eye(10)[guess] * 4.0 + RNG.normal(0, 0.1, (n, 10))}
     return values, {}
+
+
+def fake_inside(i):
+    """6.1's trained VAE as part 7 measures it: its reconstructions and the pictured codes' images,
+    decoded together in the judge's `mixed` order."""
+    evaluated = fake_end_to_end(i)[0]["evaluate"]
+    unshuffled = np.empty_like(evaluated["x_hat_shuffled"])
+    unshuffled[i["order"]] = evaluated["x_hat_shuffled"]
+    everything = np.concatenate([unshuffled, RNG.uniform(0, 1, (explore.PICTURED + explore.FILLER, 1, 28, 28))])
+    return {**evaluated, "x_hat_shuffled": everything[i["mixed"]]}
 
 
 @pytest.fixture(autouse=True)
@@ -311,17 +320,21 @@ def explore_verdict(cases, number, measurement, key, value):
     return graded(BY_NAME["explore"], changed, facts, inputs)[number]
 
 
+def sampled(i):
+    mu, logvar = explore.stand_in_codes(i["x_enc"], None, explore.weights_of(i, "vae"))
+    return mu + np.exp(0.5 * logvar) * RNG.normal(size=mu.shape)
+
+
 def uncentred(i):
     centred = i["codes"] - i["codes"].mean(0)
     return i["codes"] @ np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
 
 
 EXPLORE_BUGS = {  # name -> (test, measurement, key, wrong value from the inputs and the correct values, words)
-    "sampled z, not mu": ("7.1", "encode_all", "got", lambda i, v: v["encode_all"]["mu"] + np.exp(
-        0.5 * v["encode_all"]["logvar"]) * RNG.normal(size=v["encode_all"]["mu"].shape), "return mu"),
-    "last batch dropped": ("7.1", "encode_all", "got_cvae", lambda i, v: v["encode_all"]["mu_cvae"][:256], "dropped"),
+    "sampled z, not mu": ("7.1", "encode_all", "got", lambda i, v: sampled(i), "return mu"),
+    "last batch dropped": ("7.1", "encode_all", "got_cvae", lambda i, v: v["encode_all"]["got_cvae"][:256], "dropped"),
     "last batch repeated": ("7.1", "encode_all", "got", lambda i, v: np.concatenate(
-        [v["encode_all"]["mu"], v["encode_all"]["mu"][-20:]]), "repeated"),
+        [v["encode_all"]["got"], v["encode_all"]["got"][-20:]]), "repeated"),
     "PCA without centring": ("7.2", "pca", "value", lambda i, v: uncentred(i), "not centred"),
     "PCA axes swapped": ("7.2", "pca", "value", lambda i, v: v["pca"]["value"][:, ::-1], "largest first"),
     "class sums, not means": ("7.3", "means", "value", lambda i, v: v["means"]["value"] * 40, "class_means"),
@@ -378,5 +391,5 @@ def test_part_7s_pictures_are_drawn_from_the_measured_values(cases):
         ("VAE: the latent space by class", "7.7"), ("VAE: walks between class means", "7.8"),
         ("VAE: the perturbation grid", "7.8")]
     assert all(data.startswith(b"\x89PNG") for _, data, _, _ in pictures)
-    broken = {**arrays, "inside.pictured": with_nan(arrays["inside.pictured"])}
+    broken = {**arrays, "inside.x_hat_shuffled": with_nan(arrays["inside.x_hat_shuffled"])}
     assert report.inside_figures(run_of(explore, inputs, results, broken)) == []

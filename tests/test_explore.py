@@ -146,3 +146,43 @@ def test_a_course_must_train_the_vae_before_looking_inside_it(tmp_path):
 
 def test_the_grid_quantiles_are_the_normal_ones():
     assert np.allclose(explore.QUANTILES, [-1.6449, -0.8416, -0.3853, 0.0, 0.3853, 0.8416, 1.6449], atol=1e-4)
+
+
+def test_a_function_that_returns_several_outputs_is_a_failed_measurement_not_a_crash():
+    """top_variance_dims returning tf.math.top_k(...) whole (values and indices): the measuring
+    process reports it as that measurement's error and goes on (it used to stop on it)."""
+    from autograder import measuring
+
+    measures = [("top_dims", "calling top_variance_dims", lambda e, i: {"value": (np.ones(3), np.arange(3))}),
+                ("pca", "calling pca_2d", lambda e, i: {"value": np.ones((2, 2))})]
+    results, arrays = list(measuring.run(measures, None, {}))[-1]
+    assert results["top_dims"] == {"ok": False, "error": "While calling top_variance_dims: your function returned 2 "
+                                                          "outputs, where one tensor was expected"}
+    assert results["pca"] == {"ok": True} and arrays["pca.value"].shape == (2, 2)
+
+
+class TracedShapes:
+    """Stands in for 6.1's exported encoder and decoder and the probe, refusing any call with
+    another batch than they were traced with (CHUNK rows), as the loaded graphs do."""
+
+    def shape(self, name, argument=0):
+        return (explore.CHUNK, 784)
+
+    def encode(self, x):
+        assert x.shape == (explore.CHUNK, 784), x.shape
+        return np.zeros((len(x), 15), np.float32), np.zeros((len(x), 15), np.float32)
+
+    def decode(self, z):
+        assert z.shape == (explore.CHUNK, 15), z.shape
+        return np.zeros((len(z), 1, 28, 28), np.float32)
+
+    def probe(self, codes):
+        assert codes.shape == (explore.CHUNK, 15), codes.shape
+        return np.zeros((len(codes), 10), np.float32)
+
+
+def test_part_7_calls_6_1s_graphs_only_with_the_batch_they_were_traced_with():
+    inputs = explore.inputs(np.random.default_rng(0))
+    inside = explore.inside(TracedShapes(), inputs)
+    assert inside["x_hat_shuffled"].shape == (explore.SCORED + explore.PICTURED + explore.FILLER, 1, 28, 28)
+    assert explore.probed(TracedShapes(), inputs)["scores"].shape == (2000, 10)

@@ -12,7 +12,8 @@ its part (see README.md, "Adding a part"):
                          stateless: graphs.py)
     TRAINING_SHARE       for parts that train: their share of the training budget
     USES, USED_ENDPOINTS for a part that looks inside the model another part trained: that part,
-                         and its endpoints this part's measuring gets (grade.with_host)
+    NO_HOST              its endpoints this part's measuring gets (grade.with_host), and what
+                         the tests that need them say when that part exported none
 """
 from importlib import import_module
 

@@ -131,17 +131,25 @@ def inputs(rng, conditional):
     return out
 
 
-def scored(e, i, conditional, suffix, eps, order, extra=None):
-    """Encode the judge's images with encode{suffix}, sample z with the judge's `eps`, then
-    decode the codes (and the `extra` codes after them) with decode{suffix} in the judge's
-    shuffled `order`, CHUNK rows a call (so a decoder cannot echo back what the encoder saw)."""
+def encoded(e, i, conditional, suffix=""):
+    """(mu, logvar) of the judge's images by encode{suffix}, CHUNK rows a call: float64 [N, Z] each."""
     x = i["x_eval"].reshape(len(i["x_eval"]), -1)
     c = one_hot(i["y_eval"]) if conditional else None
-    encode, decode = getattr(e, f"encode{suffix}"), getattr(e, f"decode{suffix}")
+    encode = getattr(e, f"encode{suffix}")
     stats = [encode(models.encoder_input(e, f"encode{suffix}", x[s:s + CHUNK], None if c is None else c[s:s + CHUNK]))
              for s in range(0, len(x), CHUNK)]
-    mu = np.concatenate([m for m, _ in stats]).astype(np.float64)
-    logvar = np.concatenate([v for _, v in stats]).astype(np.float64)
+    return (np.concatenate([m for m, _ in stats]).astype(np.float64),
+            np.concatenate([v for _, v in stats]).astype(np.float64))
+
+
+def scored(e, i, conditional, suffix, eps, order, extra=None, stats=None):
+    """Encode the judge's images with encode{suffix} (or take their `stats`, (mu, logvar)),
+    sample z with the judge's `eps`, then decode the codes (and the `extra` codes after them)
+    with decode{suffix} in the judge's shuffled `order`, CHUNK rows a call (so a decoder cannot
+    echo back what the encoder saw, nor tell the extra codes from the others)."""
+    c = one_hot(i["y_eval"]) if conditional else None
+    decode = getattr(e, f"decode{suffix}")
+    mu, logvar = stats or encoded(e, i, conditional, suffix)
     z = mu + np.exp(0.5 * logvar) * eps
     code = np.concatenate([z, c], 1) if conditional else z
     if extra is not None:
