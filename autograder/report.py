@@ -128,7 +128,7 @@ def inside_figures(run):
     data, classes, steps = settings.data(), settings.NUM_CLASSES, explore.STEPS
     walks = pictured[classes:classes + len(explore.WALKS) * steps]
     grid = pictured[classes + len(walks):]
-    dims = np.argsort(-codes.var(0))[:2]
+    dims = explore.grid_dims(mu)
     quantiles = [f"{q:+.1f}" for q in explore.QUANTILES]
     return [
         ("VAE: the latent space by class", latent_scatter(centred @ axes, labels),
@@ -138,7 +138,8 @@ def inside_figures(run):
         ("VAE: walks between class means", image_rows(walks, steps, [f"{data.label(a)} → {data.label(b)}"
                                                                       for a, b in explore.WALKS]),
          f"Each row decodes {steps} evenly spaced codes from the mean code of one class to that of another (both "
-         "ends included), with 6.1's decoder: a smooth morph shows a latent space without holes between classes.",
+         f"ends included; the means of the judge's unchanged {data.title} images), with 6.1's decoder: a smooth morph "
+         "shows a latent space without holes between classes.",
          "7.8"),
         ("VAE: the perturbation grid", image_rows(grid, explore.SIDE, quantiles, quantiles),
          f"Codes that are 0 except z[{dims[0]}] (down the rows) and z[{dims[1]}] (across), the two dimensions in which "
