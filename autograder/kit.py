@@ -83,6 +83,15 @@ def scalar(run, name, key, what="loss_function(...)"):
     return float(value.reshape(()))
 
 
+def linear_credit(value, floor, bar, detail):
+    """(fraction, message) for a rate `value` that earns full points above `bar`, none at or below
+    `floor`, and partial credit linearly between (never full below the bar)."""
+    if value > bar:
+        return 1.0, detail
+    fraction = max(0.0, (value - floor) / (bar - floor))
+    return min(fraction, 0.99), f"{detail}; full points need more than {bar:.0%}, partial credit runs linearly from {floor:.0%}"
+
+
 def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
     observed, expected = np.asarray(observed), np.asarray(expected)
     if observed.shape != expected.shape:

@@ -111,27 +111,23 @@ def inside_figures(run):
     """Part 7's pictures of the VAE 6.1 trained, from what the judge measured: its mean codes of
     the judge's changed test images in their first two principal components (the judge's PCA),
     walks between class means and the perturbation grid (the judge's codes, 6.1's decoder)."""
-    from .parts import explore
+    from .kit import Fail, array
+    from .parts import end_to_end, explore
 
-    n, total, mixed = int(run.inputs["changed"]), len(run.inputs["x_eval"]), run.inputs["mixed"]
-    mu, shuffled = run.arrays.get("inside.mu"), run.arrays.get("inside.x_hat_shuffled")
-    if (run.problem("inside") or mu is None or shuffled is None or mu.shape != (total, settings.LATENT_SIZE)
-            or shuffled.size != len(mixed) * settings.IMAGE_SIZE or not np.all(np.isfinite(mu))
-            or not np.all(np.isfinite(shuffled))):
+    n, total = int(run.inputs["changed"]), len(run.inputs["x_eval"])
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        mu = array(run, "inside", "mu", (total, settings.LATENT_SIZE))
+        pictured = end_to_end.decoded(run, "inside", run.inputs["mixed"])[total:total + explore.PICTURED]
+    except Fail:
         return []
-    decoded = np.empty((len(mixed), settings.IMAGE_SIZE))
-    decoded[mixed] = shuffled.reshape(len(mixed), -1)
-    pictured = decoded[total:total + explore.PICTURED]
-    codes, labels = mu[:n].astype(np.float64), run.inputs["y_eval"][:n]
-    centred = codes - codes.mean(0)
-    axes = np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
+    codes, labels = mu[:n], run.inputs["y_eval"][:n]
     data, classes, steps = settings.data(), settings.NUM_CLASSES, explore.STEPS
     walks = pictured[classes:classes + len(explore.WALKS) * steps]
     grid = pictured[classes + len(walks):]
     dims = explore.grid_dims(mu)
     quantiles = [f"{q:+.1f}" for q in explore.QUANTILES]
     return [
-        ("VAE: the latent space by class", latent_scatter(centred @ axes, labels),
+        ("VAE: the latent space by class", latent_scatter(explore.principal_components(codes), labels),
          f"The mean codes of the {n} changed {data.title} test images, by the VAE 6.1 trained, projected on their "
          f"two principal axes (the judge's PCA), coloured by class. Two of {codes.shape[1]} dimensions show only "
          "part of what 7.7's probe reads: classes that overlap here may still be apart in the others.", "7.7"),

@@ -200,7 +200,7 @@ def show_latent_figures(model, count=5000):
             return
         images = (data["x_test"][:count, None] / np.float32(255.0)).astype(np.float32)
         labels = data["y_test"][:count].astype(np.int32)
-    explore.make_figures(model, images, labels, list(record.classes), OUTPUTS)
+    explore.make_figures(model, images, labels, list(record.classes), OUTPUTS, _save_grid)
 
 
 def _save_grid(images, columns, path, title):

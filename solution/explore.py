@@ -144,10 +144,11 @@ def train_probe(codes, labels, num_classes=10):
 
 # Given: figures of the trained VAE in outputs/ (make_figures is called by assignment.py) ----
 
-def make_figures(model, images, labels, class_names, folder):
+def make_figures(model, images, labels, class_names, folder, save_grid):
     """Save the latent scatter, a 2-D histogram, a walk between two classes, the perturbation
     grid and ancestral samples of `model` (a VAE) for `images` [N, 1, 28, 28] float32 with int
-    `labels` [N], in `folder`. A figure whose functions are not written yet is skipped."""
+    `labels` [N], in `folder`; grids of images by save_grid(images, columns, path, title)
+    (assignment.py's). A figure whose functions are not written yet is skipped."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,10 +158,14 @@ def make_figures(model, images, labels, class_names, folder):
     one_hot = tf.one_hot(labels, len(class_names))
 
     def save(name, draw):
+        """draw() gives a figure, or (images, columns, title) for save_grid."""
         try:
             figure = draw()
         except NotImplementedError as missing:
             print(f"skipped outputs/{name}: {missing}")
+            return
+        if isinstance(figure, tuple):
+            save_grid(figure[0], figure[1], folder / name, figure[2])
             return
         figure.savefig(folder / name, dpi=100, bbox_inches="tight")
         plt.close(figure)
@@ -192,32 +197,19 @@ def make_figures(model, images, labels, class_names, folder):
     def walk():
         means = class_means(codes, one_hot)
         strip = model.decoder(interpolate(means[0], means[1], 10)).numpy()
-        return _image_grid(plt, strip, 10, f"From the mean code of {class_names[0]} to that of {class_names[1]}")
+        return strip, 10, f"From the mean code of {class_names[0]} to that of {class_names[1]}"
 
     def grid():
         dims = top_variance_dims(codes, 2)
         images_ = model.decoder(perturbation_codes(dims, codes.shape[1], 7)).numpy()
-        return _image_grid(plt, images_, 7, f"Moving z[{int(dims[0])}] (down) and z[{int(dims[1])}] (across)")
+        return images_, 7, f"Moving z[{int(dims[0])}] (down) and z[{int(dims[1])}] (across)"
 
     def ancestral():  # z ~ N(0, I), then x ~ Bernoulli(decoder(z)): the means above their binary draws
         means = model.decoder(tf.random.normal((10, codes.shape[1]))).numpy().reshape(10, -1)
         draws = (np.random.default_rng(0).uniform(size=means.shape) < means).astype(np.float32)
-        return _image_grid(plt, np.concatenate([means, draws]), 10, "Ancestral samples: Bernoulli means (top), draws")
+        return np.concatenate([means, draws]), 10, "Ancestral samples: Bernoulli means (top), draws"
 
     for name, draw in (("latent_pca.png", scatter), ("latent_hist2d.png", histogram), ("latent_walk.png", walk),
                        ("latent_grid.png", grid), ("latent_ancestral.png", ancestral)):
         save(name, draw)
 
-
-def _image_grid(plt, images, columns, title):
-    """A figure of images [N, 1, 28, 28] (or [N, 784]), `columns` a row."""
-    rows = int(np.ceil(len(images) / columns))
-    canvas = np.ones((rows * 28, columns * 28), dtype=np.float32)
-    for k, image in enumerate(images):
-        r, c = divmod(k, columns)
-        canvas[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = np.reshape(image, (28, 28))
-    figure, axis = plt.subplots(figsize=(columns * 0.6, rows * 0.6 + 0.4))
-    axis.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
-    axis.set_title(title, fontsize=8)
-    axis.axis("off")
-    return figure

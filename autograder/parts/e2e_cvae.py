@@ -2,7 +2,7 @@
 loss bar after EPOCHS epochs and, trained on to GENERATION_EPOCHS, draws the digit asked for."""
 import numpy as np
 
-from ..kit import Fail, Test, in_unit_interval
+from ..kit import Fail, Test, in_unit_interval, linear_credit
 from .. import genuine, judge_classifier, settings
 from . import end_to_end
 
@@ -51,11 +51,7 @@ def e2e_generation(run, i):
               f"{data.item}: {data.label(spread.argmin())} (spread {spread.min():.3f}, at least {data.min_sample_spread} "
               "needed); the same "
               f"decoder's loss after {settings.GENERATION_EPOCHS} epochs: {loss:.1f} on the judge's changed test images")
-    if accuracy > data.accuracy_bar:
-        return 1.0, detail
-    fraction = max(0.0, (accuracy - data.accuracy_floor) / (data.accuracy_bar - data.accuracy_floor))
-    return min(fraction, 0.99), (f"{detail}; full points need more than {data.accuracy_bar:.0%}, "
-                                 f"partial credit runs linearly from {data.accuracy_floor:.0%}")
+    return linear_credit(accuracy, data.accuracy_floor, data.accuracy_bar, detail)
 
 
 TESTS = [

@@ -15,7 +15,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..kit import Fail, Test, array, close, one_hot
+from ..kit import Fail, Test, array, close, linear_credit, one_hot
 from .. import judge_classifier, settings
 from . import end_to_end, models
 
@@ -199,6 +199,12 @@ def grid_dims(mu):
     return np.argsort(-np.var(mu, 0))[:2]
 
 
+def principal_components(codes):
+    """What pca_2d(codes) returns (up to each column's sign), in float64: [N, 2]."""
+    centred = codes.astype(np.float64) - codes.mean(0)
+    return centred @ np.linalg.eigh(np.cov(centred.T))[1][:, ::-1][:, :2]
+
+
 def interpolated(start, end, steps=STEPS):
     t = np.linspace(0.0, 1.0, steps)[:, None]
     return (1 - t) * start + t * end
@@ -247,9 +253,7 @@ def check_encode_all(run, i):
 
 def check_pca(run, i):
     got = array(run, "pca", "value", (N_CODES, 2), "pca_2d(codes)")
-    centred = i["codes"].astype(np.float64) - i["codes"].mean(0)
-    values, vectors = np.linalg.eigh(np.cov(centred.T))
-    expected = centred @ vectors[:, ::-1][:, :2]
+    expected = principal_components(i["codes"])
     for k in range(2):
         sign = 1.0 if np.dot(got[:, k], expected[:, k]) >= 0 else -1.0
         if not np.allclose(sign * got[:, k], expected[:, k], rtol=1e-3, atol=2e-3 * np.abs(expected).max()):
@@ -326,11 +330,7 @@ def check_probe(run, i):
     accuracy = float(np.mean(scores.argmax(1) == i["y_eval"][:n]))
     detail = (f"your probe read the class of {accuracy:.1%} of {n} changed test images from their mean codes "
               f"(by the VAE 6.1 trained; its loss there {loss:.1f})")
-    if accuracy > data.probe_bar:
-        return 1.0, detail
-    fraction = max(0.0, (accuracy - data.probe_floor) / (data.probe_bar - data.probe_floor))
-    return min(fraction, 0.99), (f"{detail}; full points need more than {data.probe_bar:.0%}, partial credit runs "
-                                 f"linearly from {data.probe_floor:.0%}")
+    return linear_credit(accuracy, data.probe_floor, data.probe_bar, detail)
 
 
 def check_walk(run, i):
