@@ -124,16 +124,19 @@ def run_check(test, run):
     return fraction, message
 
 
-def build_timeout(part, limits):
+def build_timeout(part, limits, shares=1.0):
+    """A part's own time limit: its TRAINING_SHARE of the training budget if it trains, scaled
+    down when the course's training parts' `shares` add up to more than 1; else unit_timeout."""
     share = getattr(part, "TRAINING_SHARE", None)
-    return limits.training_budget * share if share else limits.unit_timeout
+    return limits.training_budget * share / max(1.0, shares) if share else limits.unit_timeout
 
 
-def build_part(box, part, files, digest, limits, log, budget, pace, host=None):
+def build_part(box, part, files, digest, limits, log, budget, pace, host=None, shares=1.0):
     """Run the student's process of `part` within what is left of the budget. Returns (its
     StageRun, inputs it was given, the judge's secret inputs). `pace` holds the seconds per
     epoch seen so far, to foresee whether a training part can finish at all; `host`: the
-    artifacts of the part it USES (its process gets a copy), or None."""
+    artifacts of the part it USES (its process gets a copy), or None; `shares`: what the course's
+    training parts' TRAINING_SHAREs add up to."""
     given = part.build_inputs(secret.generator(part.NAME, "given", digest)) if hasattr(part, "build_inputs") else {}
     hidden = part.inputs(secret.generator(part.NAME, "secret", digest))
     epochs = getattr(part, "EPOCHS", 0)
@@ -142,7 +145,7 @@ def build_part(box, part, files, digest, limits, log, budget, pace, host=None):
         needed = budget.timeout - budget.left() + budget.reserve + max(foreseen, 60.0)
         return cut(f"Not started: {budget.advice(needed)}"), given, hidden
     echo = lambda line: log(f"  [{part.NAME}] {line}", flush=True)  # noqa: E731 - training progress
-    own = build_timeout(part, limits)
+    own = build_timeout(part, limits, shares)
     run = box.build(part.NAME, given, min(own, budget.left()), files, echo, host)
     seconds = mapping(mapping(run.report.get("facts")).get("train")).get("seconds")
     if isinstance(seconds, list) and seconds and all(isinstance(s, (int, float)) for s in seconds):
@@ -299,6 +302,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
         if box is not None and not problem and course.platform["memory_mb"] >= EARLY_MEASURING_MB:
             box.start_measuring()  # TensorFlow loads there while the parts build
         built, pace = {}, []
+        shares = sum(getattr(part, "TRAINING_SHARE", 0.0) for part in course.parts)
         for part in course.parts:
             if problem or part.NAME not in selected or any(name in missing for name in part.FILES):
                 continue
@@ -306,7 +310,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
             files = [found[name] for name in part.FILES] + helpers
             try:
                 built[part.NAME] = build_part(box, part, files, digest, limits, log, budget, pace,
-                                              host_artifacts(part, built))
+                                              host_artifacts(part, built), shares)
             except Exception:  # the grader's own failure costs this part, not the others
                 built[part.NAME] = traceback.format_exc(limit=3)
         measured = {}

@@ -10,6 +10,9 @@ import numpy as np
 
 from autograder import graphs
 
+CONVOLUTIONS = frozenset({"Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3D", "Conv3DBackpropInputV2"})
+CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+
 
 class Missing(Exception):
     """A measurement needs an endpoint the student's process did not export."""
@@ -63,6 +66,26 @@ class Endpoints:
         """The input shape endpoint `name` was traced with, for argument `argument`."""
         spec = self.function(name).concrete_functions[0].structured_input_signature[0][argument]
         return tuple(int(d) for d in spec.shape)
+
+    def convolutions(self, name):
+        """[(op type, data format, shape of the data it convolves)] of every convolution in endpoint
+        `name`'s graph (and the functions it calls), in the order they were made. A transposed
+        convolution (Conv2DBackpropInput) convolves its third input."""
+        found = []
+
+        def walk(graph, depth):
+            for op in graph.get_operations():
+                if op.type in CONVOLUTIONS:
+                    data = op.inputs[2] if op.type.endswith("BackpropInput") else op.inputs[0]
+                    shape = tuple(data.shape.as_list()) if data.shape.rank is not None else ()
+                    found.append((op.type, op.get_attr("data_format").decode(), shape))
+                elif op.type in CALLS and depth < 8:
+                    called = graph._get_function(op.get_attr("f").name)  # noqa: SLF001 - no public way in
+                    if called is not None and hasattr(called, "graph"):
+                        walk(called.graph, depth + 1)
+
+        walk(self.function(name).concrete_functions[0].graph, 0)
+        return found
 
     def __getattr__(self, name):
         if name.startswith("_"):

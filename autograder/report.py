@@ -144,10 +144,33 @@ def inside_figures(run):
     ]
 
 
+def conv_figures(run):
+    """Part 8.9's pictures of the trained ConvVAE: test images above their reconstructions, and its
+    decoder's images of the judge's prior codes z ~ N(0, I), decoded in the same shuffled calls."""
+    from .kit import Fail
+    from .parts import e2e_conv, end_to_end
+
+    n, data = len(run.inputs["x_eval"]), settings.data()
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        decoded = end_to_end.decoded(run, "evaluate", run.inputs["order"])
+    except Fail:
+        return []
+    samples = decoded[n:n + e2e_conv.PICTURED].reshape(-1, settings.IMAGE_SIZE)
+    return [
+        ("ConvVAE: test images and their reconstructions", reconstruction_pairs(run.inputs["x_eval"][:10],
+                                                                                np.clip(decoded[:10], 0, 1)),
+         f"The first 10 of the {settings.EVAL_IMAGES} changed {data.title} test images 8.9 was scored on, above what "
+         "your trained ConvVAE made of them.", "8.9"),
+        ("ConvVAE: samples z ~ N(0, I)", image_rows(samples, 10),
+         f"Your trained ConvVAE's decoder on {len(samples)} codes z ~ N(0, I) of the judge's (decoded in the same "
+         "shuffled calls as the scored images).", "8.9"),
+    ]
+
+
 def figures(runs):
     """The pictures the measured values allow: reconstructions of test images by the trained
-    VAE and CVAE, the CVAE's generated digits as the judge classifier read them, and part 7's
-    look inside the VAE."""
+    VAE and CVAE, the CVAE's generated digits as the judge classifier read them, part 8's ConvVAE
+    and part 7's look inside the VAE."""
     out = []
     for name, model in (("e2e_vae", "VAE"), ("e2e_cvae", "CVAE")):
         run = runs.get(name)
@@ -173,11 +196,12 @@ def figures(runs):
                     f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
-    if runs.get("explore") is not None:
-        try:
-            out.extend(inside_figures(runs["explore"]))
-        except Exception:  # noqa: BLE001 - part 7's pictures must not take 6.1's and 6.3's with them
-            pass
+    for name, draw in (("e2e_conv", conv_figures), ("explore", inside_figures)):
+        if runs.get(name) is not None:
+            try:
+                out.extend(draw(runs[name]))
+            except Exception:  # noqa: BLE001 - a newer part's pictures must not take 6.1's and 6.3's with them
+                pass
     return out
 
 

@@ -3,6 +3,7 @@ Fashion-MNIST) and save figures of what it generates.
 
     python assignment.py              # VAE
     python assignment.py --is_cvae    # conditional VAE
+    python assignment.py --conv       # the convolutional VAE of conv_vae.py (if the course has it)
     python assignment.py --help       # every option
 
 Only train_vae is yours to write; everything else here is given.
@@ -62,6 +63,7 @@ class HelpfulParser(argparse.ArgumentParser):
 def parseArguments(argv=None):
     parser = HelpfulParser(description="Train a VAE or CVAE on the course's data set (make data fetches it).")
     parser.add_argument("--is_cvae", action="store_true", help="train the conditional VAE")
+    parser.add_argument("--conv", action="store_true", help="train conv_vae.py's ConvVAE (not with --is_cvae)")
     parser.add_argument("--load_weights", action="store_true",
                         help="skip training and load weights saved by an earlier run")
     parser.add_argument("--batch_size", type=int, default=128)
@@ -152,7 +154,13 @@ def _train_step(model, images, labels, is_cvae):
 # END SOLUTION
 def build_model(args):
     """The model named by the arguments, with its Adam optimizer attached."""
-    if args.is_cvae:
+    if args.conv and args.is_cvae:
+        raise SystemExit("--conv trains conv_vae.py's ConvVAE, which is not conditional: leave out --is_cvae.")
+    if args.conv:
+        from conv_vae import ConvVAE
+
+        model = ConvVAE(args.input_size, latent_size=args.latent_size)
+    elif args.is_cvae:
         model = CVAE(args.input_size, num_classes=NUM_CLASSES, latent_size=args.latent_size)
     else:
         model = VAE(args.input_size, latent_size=args.latent_size)
@@ -225,13 +233,13 @@ def _save_grid(images, columns, path, title):
     print(f"saved {path}")
 
 
-def weights_path(is_cvae):
+def weights_path(args):
     # Keras 3 insists on the .weights.h5 suffix for save_weights / load_weights.
-    return OUTPUTS / ("cvae.weights.h5" if is_cvae else "vae.weights.h5")
+    return OUTPUTS / ("conv_vae.weights.h5" if args.conv else "cvae.weights.h5" if args.is_cvae else "vae.weights.h5")
 
 
 def save_model_weights(model, args):
-    path = weights_path(args.is_cvae)
+    path = weights_path(args)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save_weights(path)
     print(f"saved {path}")
@@ -239,7 +247,7 @@ def save_model_weights(model, args):
 
 def load_weights(model, args):
     """Build `model`'s variables (and its optimizer's) with one dummy batch, then load."""
-    path = weights_path(args.is_cvae)
+    path = weights_path(args)
     if not path.is_file():
         raise SystemExit(f"No saved weights at {path}: train once without --load_weights first.")
     images = tf.zeros((1, 1, 28, 28))
@@ -271,7 +279,9 @@ def main(args):
                 flush=True,
             )
         save_model_weights(model, args)
-    if args.is_cvae:
+    if args.conv:
+        show_vae_images(model, args.latent_size, OUTPUTS / "conv_vae_samples.png")
+    elif args.is_cvae:
         show_cvae_images(model, args.latent_size)
     else:
         show_vae_images(model, args.latent_size)

@@ -21,6 +21,7 @@ POINTS = {t.number: t.points for t in TESTS}
 CORE = load_course(ROOT / "courses" / "default.toml")  # the 100-point homework
 CORE_POINTS = {t.number: t.points for tests in CORE.tests.values() for t in tests}
 EXPLORE = ROOT / "courses" / "explore.toml"  # the core plus part 7
+CONV = ROOT / "courses" / "conv.toml"  # the core plus part 8
 STAGE_OF = {t.number: part.NAME for part in PARTS for t in part.TESTS}
 ALL_STAGES = tuple(part.NAME for part in PARTS)
 FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
@@ -89,24 +90,22 @@ def shared_folder():
 
 @pytest.fixture
 def submission(tmp_path):
-    """make(vae=[(old, new), ...], assignment=[...], explore=[...], vae_extra="...", ...) -> folder.
+    """make(vae=[(old, new), ...], assignment=[...], explore=[...], conv=[...], vae_extra="...", ...) -> folder.
 
     Starts from solution/, applies each replacement exactly once (it must match exactly
     once, so a test cannot silently stop planting its bug), then appends the extras."""
-    def make(vae=(), assignment=(), vae_extra="", assignment_extra="", vae_text=None, explore=(), explore_text=None):
+    def make(vae=(), assignment=(), vae_extra="", assignment_extra="", vae_text=None, explore=(), explore_text=None,
+             conv=(), conv_text=None):
         folder = tmp_path / "submission"
         folder.mkdir()
-        for name, changes, extra in (("vae.py", vae, vae_extra), ("assignment.py", assignment, assignment_extra),
-                                     ("explore.py", explore, "")):
+        for name, changes, extra, replaced in (("vae.py", vae, vae_extra, vae_text),
+                                               ("assignment.py", assignment, assignment_extra, None),
+                                               ("explore.py", explore, "", explore_text), ("conv_vae.py", conv, "", conv_text)):
             text = (ROOT / "solution" / name).read_text()
             for old, new in changes:
                 assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"
                 text = text.replace(old, new)
-            if name == "vae.py" and vae_text is not None:
-                text = vae_text
-            if name == "explore.py" and explore_text is not None:
-                text = explore_text
-            (folder / name).write_text(text + extra)
+            (folder / name).write_text((text if replaced is None else replaced) + extra)
         return folder
     return make
 

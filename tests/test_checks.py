@@ -9,7 +9,7 @@ import pytest
 
 from autograder import distort, kit, settings
 from autograder.grade import PartRun, run_check
-from autograder.parts import BY_NAME, e2e_cvae, e2e_vae, explore, loss, models, reparameterize, train_vae
+from autograder.parts import BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_vae, explore, loss, models, reparameterize, train_vae
 from autograder.sandbox import StageRun
 
 RNG = np.random.default_rng(0)
@@ -144,8 +144,33 @@ def fake_inputs(part):
     return {**given, **part.inputs(np.random.default_rng(2))}
 
 
+def fake_conv_vae(i):
+    """A correct conv_vae.py: part 3's fake model, the convolutions Keras makes of the reference
+    (channels-last), and numpy's answers."""
+    values, facts = fake_model(False)(i)
+    cases = i["cases"].astype(int)
+    side = cases[:, 0] // cases[:, 2] ** cases[:, 1]
+    values.update(
+        convolutions={"encoder_convolutions": 2, "decoder_transposed": 3, "encoder_first": np.array([28, 28, 1]),
+                      "encoder_first_layout": "(16, 28, 28, 1) (NHWC)"},
+        deconv_shape={"value": np.stack([side, side, cases[:, 3]], 1).astype(np.float32)},
+        log_pdf={"value": conv_vae.log_normal(i["sample"], i["mean"], i["logvar_pdf"])},
+        mc_loss={"value": np.array(conv_vae.mc_neg_elbo(i))})
+    return values, facts
+
+
+def fake_e2e_conv(i):
+    """A trained ConvVAE: 6.1's fake, its decoder's output covering the prior codes too."""
+    values, facts = fake_end_to_end({**i, "order": np.arange(len(i["eps"]))})  # unshuffled
+    samples = np.full((e2e_conv.SAMPLES, 1, 28, 28), 0.1)
+    values["evaluate"]["x_hat_shuffled"] = np.concatenate([values["evaluate"]["x_hat_shuffled"], samples])[i["order"]]
+    facts["train"]["seconds"] = [14.0, 13.2, 13.5, 13.1, 13.3]
+    return values, facts
+
+
 FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
-         "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end, "explore": fake_explore}
+         "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end, "explore": fake_explore,
+         "conv_vae": fake_conv_vae, "e2e_conv": fake_e2e_conv}
 SKIP = {"6.2", "6.3"}  # 6.3 needs generated digits the shipped classifier reads: see the end-to-end tests
 
 
@@ -393,3 +418,75 @@ def test_part_7s_pictures_are_drawn_from_the_measured_values(cases):
     assert all(data.startswith(b"\x89PNG") for _, data, _, _ in pictures)
     broken = {**arrays, "inside.x_hat_shuffled": with_nan(arrays["inside.x_hat_shuffled"])}
     assert report.inside_figures(run_of(explore, inputs, results, broken)) == []
+
+
+def channels_first_layout(i, v):
+    return {**v["convolutions"], "encoder_first": np.array([1, 28, 28]), "encoder_first_layout": "(16, 1, 28, 28) (NHWC)"}
+
+
+def conv_value(function):
+    return lambda i, v: {"value": np.asarray(function(i), np.float64)}
+
+
+LOG_2PI = np.log(2 * np.pi)
+CONV_BUGS = {  # name -> (test, measurement, its values from the inputs and the correct values, words)
+    "no convolution in the encoder": ("8.5", "convolutions", lambda i, v: {**v["convolutions"], "encoder_convolutions": 0},
+                                      "no convolution"),
+    "channels-first images fed to Conv2D": ("8.5", "convolutions", channels_first_layout, "with 28 channels"),
+    "an upsampling decoder without transposed convolutions": (
+        "8.5", "convolutions", lambda i, v: {**v["convolutions"], "decoder_transposed": 0}, "no transposed convolution"),
+    "stride times count": ("8.6", "deconv_shape", conv_value(lambda i: np.stack([
+        i["cases"][:, 0] // (i["cases"][:, 2] * i["cases"][:, 1])] * 2 + [i["cases"][:, 3]], 1)), "multiplies the side"),
+    "channels first in the shape": ("8.6", "deconv_shape", lambda i, v: {
+        "value": v["deconv_shape"]["value"][:, ::-1].copy()}, "channels-last"),
+    "two values, not three": ("8.6", "deconv_shape", lambda i, v: {"value": v["deconv_shape"]["value"][:, :2]},
+                              "expected 3"),
+    "logvar as the standard deviation": ("8.7", "log_pdf", conv_value(lambda i: -0.5 * (
+        ((i["sample"] - i["mean"]) / i["logvar_pdf"]) ** 2 + 2 * np.log(np.abs(i["logvar_pdf"])) + LOG_2PI).sum(1)),
+        "standard deviation"),
+    "no log(2 pi) term": ("8.7", "log_pdf", conv_value(lambda i: conv_vae.log_normal(
+        i["sample"], i["mean"], i["logvar_pdf"]) + 0.5 * LOG_2PI * i["sample"].shape[1]), "log(2 pi)"),
+    "summed over the batch too": ("8.7", "log_pdf", conv_value(lambda i: conv_vae.log_normal(
+        i["sample"], i["mean"], i["logvar_pdf"]).sum()), "one value per row"),
+    "log p(z) sign flipped": ("8.8", "mc_loss", conv_value(lambda i: conv_vae.mc_neg_elbo(i, prior_sign=-1.0)),
+                              "sign of log p(z)"),
+    "log q(z|x) sign flipped": ("8.8", "mc_loss", conv_value(lambda i: conv_vae.mc_neg_elbo(i, posterior_sign=-1.0)),
+                                "sign of log q"),
+    "summed, not averaged": ("8.8", "mc_loss", conv_value(lambda i: conv_vae.mc_neg_elbo(i) * len(i["x"])),
+                             "average over the batch"),
+}
+
+
+@pytest.mark.parametrize("bug", CONV_BUGS)
+def test_each_planted_conv_bug_fails_its_own_test_only(bug, cases):
+    number, measurement, wrong, words = CONV_BUGS[bug]
+    inputs, values, facts = cases["conv_vae"]
+    verdicts = graded(BY_NAME["conv_vae"], {**values, measurement: wrong(inputs, values)}, facts, inputs)
+    assert {n for n, (fraction, _) in verdicts.items() if fraction < 1} == {number}, verdicts
+    assert verdicts[number][0] == 0 and words in verdicts[number][1], verdicts[number]
+
+
+def test_conv_accepts_the_channels_first_convolution_keras_can_run(cases):
+    """Conv2D(data_format="channels_first") on [N, 1, 28, 28] is a correct layout (NCHW: one channel)."""
+    inputs, values, facts = cases["conv_vae"]
+    layout = {**values["convolutions"], "encoder_first": np.array([28, 28, 1]), "encoder_first_layout": "(16, 1, 28, 28) (NCHW)"}
+    assert conv_vae.first_seen([("Conv2D", "NCHW", (16, 1, 28, 28))]).tolist() == [28, 28, 1]
+    assert graded(BY_NAME["conv_vae"], {**values, "convolutions": layout}, facts, inputs)["8.5"][0] == 1.0
+
+
+def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):
+    """8.9 reads its own bar from the data set's record; a loss between the bar and its zero earns
+    partial credit; the report draws reconstructions and prior samples, and nothing from NaN."""
+    from autograder import report
+
+    inputs, values, facts = cases["e2e_conv"]
+    fraction, words = graded(BY_NAME["e2e_conv"], values, facts, inputs)["8.9"]
+    assert fraction == 1.0 and "took 13.1-14.0 s" in words, words
+    bar = e2e_conv.bar()
+    assert bar.threshold == settings.data().conv_loss_threshold and bar.epochs == settings.CONV_EPOCHS
+    results, arrays = flatten(values)
+    pictures = report.conv_figures(run_of(e2e_conv, inputs, results, arrays))
+    assert [(title, number) for title, _, _, number in pictures] == [
+        ("ConvVAE: test images and their reconstructions", "8.9"), ("ConvVAE: samples z ~ N(0, I)", "8.9")]
+    broken = {**arrays, "evaluate.x_hat_shuffled": with_nan(arrays["evaluate.x_hat_shuffled"])}
+    assert report.conv_figures(run_of(e2e_conv, inputs, results, broken)) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALL_STAGES, CORE_POINTS, EXPLORE, POINTS, ROOT, full, message, numbers, sandboxed
+from conftest import ALL_STAGES, CORE_POINTS, POINTS, ROOT, full, message, numbers, sandboxed
 from autograder import settings
 from autograder.course import load
 
@@ -82,13 +82,16 @@ def check_full_marks_in(root, built, submission, data="mnist.npz"):
 
 def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submission, grade_it):
     """The reference, graded on every stage but the 30-epoch CVAE (which `make calibrate` and
-    `make bench` grade over several seeds): parts 1-5, the VAE trained end to end and part 7,
-    which looks inside that VAE (courses/explore.toml)."""
+    `make bench` grade over several seeds): parts 1-5, the VAE trained end to end, part 7,
+    which looks inside that VAE, and part 8, the ConvVAE trained (courses/all-parts.toml); the
+    pictures of parts 7 and 8 in Gradescope's overview, and 8.9's message timing the epochs."""
     stages = [s for s in ALL_STAGES if s != "e2e_cvae"]
-    results, scores = grade_it(submission(), stages, course=load(EXPLORE))
+    results, scores = grade_it(submission(), stages, course=load(ROOT / "courses" / "all-parts.toml"))
     assert scores == full(*stages), results["tests"]
+    assert "epochs took" in message(results, "8.9"), message(results, "8.9")
     shown = json.dumps(results["output"])
-    for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid"):
+    for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid",
+                  "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)"):
         assert title in shown, f"no picture '{title}' in Gradescope's overview"
 
 

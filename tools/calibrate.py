@@ -34,6 +34,7 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "2x256-leaky": (2, 256, "leaky_relu"),
     "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
     "explore-style": ROOT / "tests" / "submissions" / "explore_style",  # the reference VAE; part 7 in other forms, a 2 x 64 tanh probe
+    "conv-style": ROOT / "tests" / "submissions" / "conv_style",  # a ConvVAE with 32/64 filters, extra Dense layers (part 8)
 }
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
@@ -43,7 +44,10 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "6.3 final": r"after \d+ epochs: ([\d.]+) on the judge's changed",
            "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)",
            "6.3 spread": r"\(spread ([\d.]+), at least",
-           "7.7": r"probe read the class of ([\d.]+)%", "7.8": r"recognised (\d+) of the"}
+           "7.7": r"probe read the class of ([\d.]+)%", "7.8": r"recognised (\d+) of the",
+           "8.9": r"loss per image ([\d.]+)",
+           "8.9 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
+           "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
@@ -53,7 +57,10 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
         "6.3 closest": None,  # the closest sample to a shifted training image: shown, not a bar (copies are)
         "6.3 spread": lambda v: v - settings.data().min_sample_spread,  # the least varied class's samples
-        "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar}
+        "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar,
+        "8.9": lambda v: min(settings.data().conv_loss_threshold - v, v - settings.data().conv_loss_floor),
+        "8.9 gap": lambda v: settings.data().max_clean_gap - v,
+        "8.9 epoch": None}  # the slowest epoch, seconds: shown, not a bar
 
 
 def variant_folder(name, folder):

@@ -47,19 +47,21 @@ def encode_fn(model):
     return encode
 
 
-def build(s, ex, conditional, given):
-    """Student process: build the model (latent 15 and 7); trace the decoder on [N, Z] first
+def build(s, ex, conditional, given, make=None, name=None):
+    """Student process: build the model (latent 15 and 7) with make(latent) (default: the VAE or
+    CVAE of vae.py; `name` names it); trace the decoder on [N, Z] first
     (so that it is built for the contract, whatever call() later gives it; for latent 7 after
     call(), so that call() shows what it makes of latent_size); run call() once,
     seeing in which form it hands images to the encoder; trace call() and the encoder path
     in that form; save them all."""
     from autograder.student import call_recording_form
 
-    tf, name = s.tf, "CVAE" if conditional else "VAE"
+    tf, name = s.tf, name or ("CVAE" if conditional else "VAE")
+    make = make or (lambda latent: make_model(s, conditional, latent))
     for suffix, latent in (("", settings.LATENT_SIZE), ("7", 7)):
         seen, after = {}, [f"model{suffix}"]
         model = ex.run(f"model{suffix}", f"building {name}({settings.IMAGE_SIZE}, latent_size={latent})",
-                       lambda latent=latent: make_model(s, conditional, latent))
+                       lambda latent=latent: make(latent))
         if model is not None and not suffix:
             ex.fact("attributes", **{a: callable(getattr(model, a, None)) for a in ATTRIBUTES})
         code = latent + (settings.NUM_CLASSES if conditional else 0)

@@ -1,0 +1,39 @@
+"""Part 8.9: the student's ConvVAE, trained by the student's own train_vae (unchanged) for
+CONV_EPOCHS epochs, reaches the data set's loss bar on the judge's changed test images, scored
+as 6.1 is (end_to_end). The same shuffled decoder calls decode SAMPLES codes z ~ N(0, I) of the
+judge's, for the report's picture of what the model generates."""
+import numpy as np
+
+from ..kit import Test
+from .. import settings
+from . import conv_vae, end_to_end
+
+NAME = "e2e_conv"
+FILES = ("vae.py", "conv_vae.py", "assignment.py")
+EPOCHS = settings.CONV_EPOCHS  # trained here (the judge foresees the time they take)
+TRAINING_SHARE = 0.3  # of the training budget (scaled with the others' when they add up to more than 1)
+SAMPLES = end_to_end.CHUNK  # prior codes decoded (the decoder takes CHUNK rows a call); the report shows 100
+PICTURED = 100
+
+
+def build(s, ex, given):
+    end_to_end.build(s, ex, False, given, lambda: conv_vae.make(s)(settings.LATENT_SIZE), EPOCHS)
+
+
+def inputs(rng):
+    """6.1's secret images and noise; the decoding order covers the SAMPLES prior codes too."""
+    out = end_to_end.inputs(rng, False)
+    out["prior_z"] = rng.normal(size=(SAMPLES, settings.LATENT_SIZE)).astype(np.float32)
+    out["order"] = rng.permutation(len(out["x_eval"]) + SAMPLES)
+    return out
+
+
+def bar():
+    data = settings.data()
+    return end_to_end.Bar(data.conv_loss_threshold, data.conv_loss_zero, data.conv_loss_floor, EPOCHS)
+
+
+MEASURES = [("evaluate", "scoring the trained ConvVAE on the judge's test images and decoding z ~ N(0, I)",
+             lambda e, i: end_to_end.scored(e, i, False, "", i["eps"], i["order"], i["prior_z"]))]
+TESTS = [Test("8.9", f"ConvVAE trained {EPOCHS} epochs by your train_vae reaches loss < {{conv_loss_threshold:.0f}}", 8,
+              lambda run, i: end_to_end.check_loss(run, i, "ConvVAE", bar()))]
