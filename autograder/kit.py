@@ -68,7 +68,10 @@ def images(run, name, key, n, what=None):
     what = what or key
     if value.shape != (n, 1, 28, 28):
         if value.ndim < 2 or value.shape[0] != n or value.size != n * settings.IMAGE_SIZE:
-            raise Fail(f"{what} has shape {list(value.shape)}, expected {[n, 1, 28, 28]}")
+            per_pixel = value.size // (n * settings.IMAGE_SIZE) if value.size % (n * settings.IMAGE_SIZE) == 0 else 0
+            hint = (f": {per_pixel} values per pixel, where an image has one channel (a convolutional decoder's last "
+                    "layer needs 1 filter)") if value.shape[0] == n and per_pixel > 1 else ""
+            raise Fail(f"{what} has shape {list(value.shape)}, expected {[n, 1, 28, 28]}{hint}")
         note = f"{what} came as {list(value.shape)} and was read as [{n}, 1, 28, 28]"
         if note not in NOTES:
             NOTES.append(note)

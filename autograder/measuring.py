@@ -71,7 +71,7 @@ class Endpoints:
         """[(op type, data format, shape of the data it convolves)] of every convolution in endpoint
         `name`'s graph (and the functions it calls), in the order they were made. A transposed
         convolution (Conv2DBackpropInput) convolves its third input."""
-        found = []
+        found, walked = [], set()
 
         def walk(graph, depth):
             for op in graph.get_operations():
@@ -79,7 +79,8 @@ class Endpoints:
                     data = op.inputs[2] if op.type.endswith("BackpropInput") else op.inputs[0]
                     shape = tuple(data.shape.as_list()) if data.shape.rank is not None else ()
                     found.append((op.type, op.get_attr("data_format").decode(), shape))
-                elif op.type in CALLS and depth < 8:
+                elif op.type in CALLS and depth < 8 and op.get_attr("f").name not in walked:
+                    walked.add(op.get_attr("f").name)  # each function once, however often it is called
                     called = graph._get_function(op.get_attr("f").name)  # noqa: SLF001 - no public way in
                     if called is not None and hasattr(called, "graph"):
                         walk(called.graph, depth + 1)

@@ -26,7 +26,7 @@ BUGS = {
         [('layers.Conv2DTranspose(1, 3, strides=1, padding="same", activation="sigmoid")',
           'layers.Conv2DTranspose(32, 3, strides=1, padding="same", activation="sigmoid")'),
          ("            layers.Reshape((1, 28, 28)),\n", "            layers.Permute((3, 1, 2)),\n")],
-        {"8.2": 0, "8.3": 0, "8.4": 0}, {"8.3": "[16, 32, 28, 28]"}),
+        {"8.2": 0, "8.3": 0, "8.4": 0}, {"8.3": "[16, 32, 28, 28], expected [16, 1, 28, 28]: 32 values per pixel"}),
     "stride times count in first_deconv_shape": (
         [("    side = img_size // stride ** num_deconvs", "    side = img_size // (stride * num_deconvs)")],
         {"8.6": 0}, {"8.6": "multiplies the side"}),

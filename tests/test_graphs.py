@@ -83,3 +83,32 @@ def test_every_operation_of_common_models_is_allowed(tmp_path):
     tf.saved_model.save(module, str(tmp_path / "conv"))
     loaded = graphs.load(tmp_path / "conv", tmp_path / "clean")
     assert loaded.infer(tf.zeros((2, 784))).shape == (2, 28, 28, 1)
+
+
+def test_the_convolutions_of_an_endpoint_are_read_with_their_shapes_and_layouts(tmp_path):
+    """Endpoints.convolutions: every Conv2D / transposed convolution with the shape it convolves,
+    also inside a nested tf.function, and Keras' channels_first layout as NCHW (8.5 reads these)."""
+    from pathlib import Path
+
+    from autograder.measuring import Endpoints
+
+    layers = tf.keras.layers
+    conv, first = layers.Conv2D(4, 3, strides=2, padding="same"), layers.Conv2D(4, 3, data_format="channels_first")
+    up = layers.Conv2DTranspose(1, 3, strides=2, padding="same")
+    inner = tf.function(lambda x: conv(x))
+    module = tf.Module()
+    module.layers = [conv, first, up]
+    images = [tf.TensorSpec((2, 1, 28, 28), tf.float32)]
+    module.encode = tf.function(lambda x: inner(tf.reshape(x, (-1, 28, 28, 1))), input_signature=images)
+    module.channels_first = tf.function(lambda x: first(x), input_signature=images)
+    module.decode = tf.function(lambda x: up(tf.reshape(x, (-1, 14, 14, 1))), input_signature=[tf.TensorSpec((2, 196))])
+    module.dense = tf.function(lambda x: x * 2.0, input_signature=[tf.TensorSpec((2, 196))])
+    for function in (module.encode, module.channels_first, module.decode, module.dense):
+        function.get_concrete_function()
+    tf.saved_model.save(module, str(tmp_path / "model"))
+    endpoints = Endpoints(tf, Path(tmp_path), dict.fromkeys(["encode", "channels_first", "decode", "dense"], "model"),
+                          Path(tmp_path / "scratch"))
+    assert endpoints.convolutions("encode") == [("Conv2D", "NHWC", (2, 28, 28, 1))]
+    assert endpoints.convolutions("decode") == [("Conv2DBackpropInput", "NHWC", (2, 14, 14, 1))]
+    assert endpoints.convolutions("channels_first")[0][:2] == ("Conv2D", "NCHW")
+    assert endpoints.convolutions("dense") == []

@@ -79,7 +79,7 @@ def build(s, ex, conditional, given, make=None, name=None):
         if suffix:
             ex.endpoint(*decode)
         else:
-            rows = REPEATED * REPEATS
+            rows = REPEATS  # one image repeated REPEATS times a call (distribution())
             ex.endpoint("call_rep", call_fn(model, conditional), call_shapes(conditional, rows),
                         f"calling {describe_call(conditional, rows)}", after)
             ex.endpoint("decode_rep", decode_fn(model), [(rows, code)],
@@ -135,15 +135,17 @@ def measures(conditional):
         z = mu + sigma * eps with the judge's eps: samples of the same distribution when
         call() decodes concat([reparameterize(mu, logvar), c])."""
         k, x = int(i["repeats"]), i["x_rep"]
-        c = np.repeat(i["c"][:len(x)], k, 0) if conditional else None
-        called = unpack3(e.call_rep(np.repeat(x, k, 0), *([c] if conditional else [])))
-        z = called["mu"] + np.exp(0.5 * called["logvar"]) * i["eps_rep"]
-        decoded = e.decode_rep(np.concatenate([z, c], 1) if conditional else z)
-        out = {}
-        for name, value in (("call", called["x_hat"]), ("decoder", decoded)):
-            value = np.asarray(value, np.float64).reshape(len(x), k, -1)
-            out[f"{name}_mean"], out[f"{name}_var"] = value.mean(1), value.var(1)
-        return out
+        stats = {f"{name}_{moment}": [] for name in ("call", "decoder") for moment in ("mean", "var")}
+        for n in range(len(x)):  # one image a call: a wide convolutional decoder's activations stay small
+            c = np.repeat(i["c"][n:n + 1], k, 0) if conditional else None
+            called = unpack3(e.call_rep(np.repeat(x[n:n + 1], k, 0), *([c] if conditional else [])))
+            z = called["mu"] + np.exp(0.5 * called["logvar"]) * i["eps_rep"][n * k:(n + 1) * k]
+            decoded = e.decode_rep(np.concatenate([z, c], 1) if conditional else z)
+            for name, value in (("call", called["x_hat"]), ("decoder", decoded)):
+                value = np.asarray(value, np.float64).reshape(k, -1)
+                stats[f"{name}_mean"].append(value.mean(0))
+                stats[f"{name}_var"].append(value.var(0))
+        return {key: np.stack(values) for key, values in stats.items()}
 
     def exist(e, i):
         """Do the encoder path and the decoder run at all (any numbers out)?"""
