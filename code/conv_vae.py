@@ -28,17 +28,18 @@ from vae import bce_function, reparameterize
 def first_deconv_shape(img_size, num_deconvs, stride, channels):
     """The shape of one example entering the decoder's first transposed convolution.
 
-    The decoder has `num_deconvs` transposed convolutions with strides `stride` and
-    padding="same" (each multiplies the height and width by `stride`), and must end at an
-    `img_size` x `img_size` image. Its first one therefore starts from a square of side
-    img_size / stride ** num_deconvs, with `channels` channels (channels-last).
-    Example: first_deconv_shape(28, 2, 2, 32) == (7, 7, 32).
+    The decoder has `num_deconvs` transposed convolutions, each with strides `stride` and
+    padding="same" (so each one multiplies the height and the width of what it is given by
+    `stride`), and must end at an `img_size` x `img_size` image. Work backwards from that
+    image to the square the first of them must be given; it has `channels` channels
+    (channels-last). Example: first_deconv_shape(28, 2, 2, 32) == (7, 7, 32).
+    The shapes given are always possible (img_size is a multiple of what is needed).
 
     All four arguments are whole numbers: Python ints, or int32 scalar tensors (the autograder
     traces this function, so use // and ** only, no math.pow or int()).
     Returns (side, side, channels), a tuple of three whole numbers.
     """
-    raise NotImplementedError("first_deconv_shape: return (side, side, channels) with side = img_size // stride ** num_deconvs")
+    raise NotImplementedError("first_deconv_shape: return (side, side, channels), what the decoder's first transposed convolution is given")
 
 
 class ConvVAE(tf.keras.Model):

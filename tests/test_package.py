@@ -49,6 +49,22 @@ def test_no_solution_text_and_no_project_tests(kind, zips):
         assert not leaked, f"{kind}.zip:{name} holds solution lines {sorted(leaked)[:3]}"
 
 
+@pytest.mark.parametrize("kind", ["handout", "autograder"])
+def test_the_every_part_course_ships_every_student_file_and_no_solution_text(kind, tmp_path):
+    """courses/all-parts.toml: each part's student file (explore.py, conv_vae.py, ...) is in the
+    handout as the stencil made it, and neither zip holds a line of the reference's solutions."""
+    assert package(kind, tmp_path, "--course", "courses/all-parts.toml").returncode == 0
+    with zipfile.ZipFile(tmp_path / f"{kind}.zip") as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    if kind == "handout":
+        for name in stencil.FILES:
+            assert files[f"code/{name}"] == (ROOT / "code" / name).read_bytes(), name
+    for name, data in files.items():
+        if not name.endswith((".keras", ".npz")):
+            leaked = SOLUTION_LINES & {line.strip() for line in data.decode().splitlines()}
+            assert not leaked and "BEGIN SOLUTION" not in data.decode(), (name, sorted(leaked)[:3])
+
+
 def test_handout_has_what_a_student_needs(zips):
     names = set(zips["handout"])
     assert {"README.md", "Makefile", "requirements.txt", "code/vae.py", "code/assignment.py",
