@@ -87,3 +87,20 @@ def test_the_plan_reads_a_cgroup_cpu_quota(tmp_path):
         for pid in (group / "tasks").read_text().split():
             Path("/sys/fs/cgroup/cpu/tasks").write_text(pid)
         os.rmdir(group)
+
+
+def test_training_shares_split_the_budget_and_scale_down_when_a_course_has_more_parts():
+    """The core's two training parts keep 45% and 55% of training_minutes; a course that adds
+    part 8 (shares 0.45 + 0.55 + 0.3) gives each its share of the same total, never more."""
+    from autograder.course import load
+    from autograder.grade import build_timeout
+    from autograder.parts import BY_NAME
+
+    limits = load(ROOT / "courses" / "default.toml").limits
+    for name, course in (("default.toml", ("e2e_vae", "e2e_cvae")), ("conv.toml", ("e2e_vae", "e2e_cvae", "e2e_conv"))):
+        parts = load(ROOT / "courses" / name).parts
+        shares = sum(getattr(part, "TRAINING_SHARE", 0.0) for part in parts)
+        given = [build_timeout(BY_NAME[part], limits, shares) for part in course]
+        assert sum(given) == pytest.approx(limits.training_budget), name
+    assert build_timeout(BY_NAME["e2e_vae"], limits) == pytest.approx(0.45 * limits.training_budget)
+    assert build_timeout(BY_NAME["vae"], limits, 1.3) == limits.unit_timeout
