@@ -144,6 +144,32 @@ def build_model(args):
     return model
 
 
+def test_elbo(model, count=2000):
+    """The ELBO of a ConvVAE (conv_vae.py) per test image: -mc_loss_function with one sample z of
+    q(z|x) per image, averaged over the test split's first `count` images. None when the data
+    file has no test split or mc_loss_function is not written yet."""
+    from conv_vae import mc_loss_function
+    from vae import reparameterize
+
+    path = Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / dataset().file)
+    with np.load(path) as data:
+        if "x_test" not in data:
+            return None
+        images = data["x_test"][:count]
+    total = 0.0
+    for start in range(0, len(images), 500):
+        x = tf.cast(images[start:start + 500], tf.float32)[:, tf.newaxis] / 255.0
+        hidden = model.encoder(x)
+        mu = model.mu_layer(hidden)
+        logvar = model.logvar_layer(hidden)
+        z = reparameterize(mu, logvar)
+        try:
+            total += float(mc_loss_function(model.decoder(z), x, z, mu, logvar)) * len(x)
+        except NotImplementedError:
+            return None
+    return -total / len(images)
+
+
 def show_vae_images(model, latent_size, path=None):
     """Decode 100 draws z ~ N(0, I) and save them as a 10 x 10 grid."""
     z = tf.random.normal((100, latent_size))
@@ -248,10 +274,13 @@ def main(args):
             start = time.perf_counter()
             total_loss = train_vae(model, train_loader, args, is_cvae=args.is_cvae)
             # train_vae sums batch means, so dividing by the batch count gives a per-image mean.
+            seconds = time.perf_counter() - start
+            elbo = test_elbo(model) if args.conv else None  # the seed handout's per-epoch test ELBO
             left = (args.num_epochs - epoch) * (time.perf_counter() - began) / epoch
             print(
                 f"epoch {epoch}/{args.num_epochs}  loss per image {float(total_loss) / num_batches:8.3f}"
-                f"  ({time.perf_counter() - start:.1f} s" + (f", about {left:.0f} s left)" if left else ")"),
+                + (f"  test ELBO {elbo:8.3f}" if elbo is not None else "")
+                + f"  ({seconds:.1f} s" + (f", about {left:.0f} s left)" if left else ")"),
                 flush=True,
             )
         save_model_weights(model, args)
