@@ -31,6 +31,17 @@ def to_numpy(value):
     return np.asarray(value)
 
 
+def feeding(outputs):
+    """The names of the operations whose values `outputs` (tensors of one graph) are computed from."""
+    names, todo = set(), [tensor.op for tensor in outputs]
+    while todo:
+        op = todo.pop()
+        if op.name not in names:
+            names.add(op.name)
+            todo.extend(tensor.op for tensor in op.inputs)
+    return names
+
+
 class Endpoints:
     """The student's exported functions. `endpoints.call(x)` runs the graph named call on
     numpy inputs and returns numpy outputs; `endpoints.function("call")` gives the raw
@@ -68,13 +79,17 @@ class Endpoints:
         return tuple(int(d) for d in spec.shape)
 
     def convolutions(self, name):
-        """[(op type, data format, shape of the data it convolves)] of every convolution in endpoint
-        `name`'s graph (and the functions it calls), in the order they were made. A transposed
-        convolution (Conv2DBackpropInput) convolves its third input."""
+        """[(op type, data format, shape of the data it convolves)] of every convolution that endpoint
+        `name`'s outputs depend on, in its graph and the functions it calls, in the order they were
+        made (one computed and thrown away does not count). A transposed convolution
+        (Conv2DBackpropInput) convolves its third input."""
         found, walked = [], set()
 
         def walk(graph, depth):
+            needed = feeding(graph.outputs)
             for op in graph.get_operations():
+                if op.name not in needed:
+                    continue
                 if op.type in CONVOLUTIONS:
                     data = op.inputs[2] if op.type.endswith("BackpropInput") else op.inputs[0]
                     shape = tuple(data.shape.as_list()) if data.shape.rank is not None else ()

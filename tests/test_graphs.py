@@ -86,8 +86,9 @@ def test_every_operation_of_common_models_is_allowed(tmp_path):
 
 
 def test_the_convolutions_of_an_endpoint_are_read_with_their_shapes_and_layouts(tmp_path):
-    """Endpoints.convolutions: every Conv2D / transposed convolution with the shape it convolves,
-    also inside a nested tf.function, and Keras' channels_first layout as NCHW (8.5 reads these)."""
+    """Endpoints.convolutions: every Conv2D / transposed convolution the outputs depend on, with the
+    shape it convolves, also inside a nested tf.function, and Keras' channels_first layout as NCHW
+    (8.5 reads these); one computed and thrown away does not count."""
     from pathlib import Path
 
     from autograder.measuring import Endpoints
@@ -102,7 +103,8 @@ def test_the_convolutions_of_an_endpoint_are_read_with_their_shapes_and_layouts(
     module.encode = tf.function(lambda x: inner(tf.reshape(x, (-1, 28, 28, 1))), input_signature=images)
     module.channels_first = tf.function(lambda x: first(x), input_signature=images)
     module.decode = tf.function(lambda x: up(tf.reshape(x, (-1, 14, 14, 1))), input_signature=[tf.TensorSpec((2, 196))])
-    module.dense = tf.function(lambda x: x * 2.0, input_signature=[tf.TensorSpec((2, 196))])
+    module.dense = tf.function(lambda x: (up(tf.reshape(x, (-1, 14, 14, 1))), x * 2.0)[1],  # a deconv thrown away
+                               input_signature=[tf.TensorSpec((2, 196))])
     for function in (module.encode, module.channels_first, module.decode, module.dense):
         function.get_concrete_function()
     tf.saved_model.save(module, str(tmp_path / "model"))
