@@ -42,7 +42,9 @@ def test_a_grading_that_would_overrun_stops_a_part_and_writes_results_in_time(su
     scores = {e["number"]: e["score"] for e in graded["tests"]}
     assert scores == {**full("reparameterize", "loss"), "6.1": 0.0}, graded["tests"]
     cut = next(e["output"] for e in graded["tests"] if e["number"] == "6.1")
-    assert "of 5 epochs to finish within the platform's time" in cut or "Not started" in cut, cut
+    # cut after some epochs, before the first one (a slow machine), or not started at all
+    assert any(words in cut for words in ("of 5 epochs to finish within the platform's time", "Not started",
+                                          "Stopped to finish within the platform's time")), cut
     assert "set the autograder timeout to" in cut and "min" in cut
 
 

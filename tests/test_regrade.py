@@ -35,7 +35,7 @@ CLASS = {  # submission folder -> (files by relative path, Gradescope's score)
     "submission_1007": ({f"{d}/{k}": v for d in ("a", "b") for k, v in solution().items()}, 15.0),
     "submission_1008": (solution(), 25.0),  # the files of 1001, in another folder layout
 }
-COURSE = 'title = "regrade test"\nparts = ["reparameterize", "loss"]\n[limits]\nunit_seconds = 15\n'
+COURSE = 'title = "regrade test"\nparts = ["reparameterize", "loss"]\n[limits]\nunit_seconds = 25\n'
 
 
 def make_export(tmp_path):
@@ -121,7 +121,7 @@ def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp
     assert "the KL term vanishes" in (out / "submission_1004" / "report-staff.html").read_text()
 
     # other limits can change what is measured: that is graded again
-    course.write_text(COURSE.replace("unit_seconds = 15", "unit_seconds = 16"))
+    course.write_text(COURSE.replace("unit_seconds = 25", "unit_seconds = 26"))
     regraded = run(export, out, course)
     assert regraded.returncode == 0 and "0 measured before" in regraded.stdout and "7 to grade" in regraded.stdout
     assert {k: float(r["total"]) for k, r in read_csv(out).items()} == totals
