@@ -229,7 +229,7 @@ def memorised(changed, clean, epochs, floor=None):
 
 
 def epoch_times(seconds):
-    """' Epochs took 12.1-13.4 s each.' from the student process's timings ('' if none)."""
+    """" train_vae's epochs took 12.1-13.4 s each here." from the student process's timings ('' if none)."""
     if not isinstance(seconds, list) or not seconds or not all(isinstance(t, (int, float)) for t in seconds):
         return ""
     return f" train_vae's epochs took {min(seconds):.1f}-{max(seconds):.1f} s each here."
