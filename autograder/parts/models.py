@@ -205,9 +205,9 @@ def check_forward(run, i, latent=settings.LATENT_SIZE, probe_name="forward", pie
 
 def check_pieces(run, i, conditional, latent=settings.LATENT_SIZE, probe_name="pieces"):
     n = len(i["x"])
-    inputs_shape = f"[N, 784{' + 10' if conditional else ''}]"
-    array(run, probe_name, "mu", (n, latent), f"mu_layer(encoder(x)) for x of shape {inputs_shape}")
-    array(run, probe_name, "logvar", (n, latent), f"logvar_layer(encoder(x)) for x of shape {inputs_shape}")
+    inputs_shape = "of shape [N, 784 + 10]" if conditional else "as call() hands them to the encoder"
+    array(run, probe_name, "mu", (n, latent), f"mu_layer(encoder(x)) for images x {inputs_shape}")
+    array(run, probe_name, "logvar", (n, latent), f"logvar_layer(encoder(x)) for images x {inputs_shape}")
     decoded = images(run, probe_name, "decoded", n,
                      f"decoder(z) for z of shape [N, {latent}{' + 10' if conditional else ''}]")
     in_unit_interval(decoded, "decoder's output")
