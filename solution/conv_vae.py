@@ -66,8 +66,9 @@ class ConvVAE(tf.keras.Model):
                                Conv2DTranspose(1, 3, strides=1, padding="same", sigmoid) -> [N, 28, 28, 1]
                                Reshape to [N, 1, 28, 28]
         The last transposed convolution has ONE filter: one output channel, the grey level.
-        Suggested: F1 = 16, F2 = 32 (more filters train more slowly; the grader's time for the
-        training is limited, see the README).
+        Suggested: F1 = 16, F2 = 32. More filters train more slowly, and the grader gives this
+        training 10 minutes: on 2 cores an epoch takes about 15 s with 16 and 32 filters, about
+        45 s with 32 and 64 (the grader trains 5 epochs).
         """
         super().__init__()
         self.input_size = input_size  # D

@@ -93,7 +93,7 @@ def test_the_plan_reads_a_cgroup_cpu_quota(tmp_path):
 
 def test_training_shares_split_the_budget_and_scale_down_when_a_course_has_more_parts():
     """The core's two training parts keep 45% and 55% of training_minutes; a course that adds
-    part 8 (shares 0.45 + 0.55 + 0.3) gives each its share of the same total, never more."""
+    part 8 (shares 0.45 + 0.55 + 0.5) gives each its share of the same total, never more."""
     from autograder.course import load
     from autograder.grade import build_timeout
     from autograder.parts import BY_NAME

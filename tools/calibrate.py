@@ -59,7 +59,7 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "6.3 spread": lambda v: v - settings.data().min_sample_spread,  # the least varied class's samples
         "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar,
         "8.9": lambda v: min(settings.data().conv_loss_threshold - v, v - settings.data().conv_loss_floor),
-        "8.9 gap": lambda v: settings.data().max_clean_gap - v,
+        "8.9 gap": lambda v: settings.data().conv_max_clean_gap - v,
         "8.9 epoch": None}  # the slowest epoch, seconds: shown, not a bar
 
 

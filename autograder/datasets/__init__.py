@@ -43,11 +43,12 @@ class Dataset:
     probe_bar: float
     probe_floor: float
     walk_bar: int  # 7.8: of the 10 decoded class-mean codes, how many the judge classifier must recognise
-    # 8.9: the ConvVAE's loss bar after settings.CONV_EPOCHS epochs, its partial-credit end, and the floor
-    # no trained ConvVAE reaches (memorised())
+    # 8.9: the ConvVAE's loss bar after settings.CONV_EPOCHS epochs, its partial-credit end, and what no
+    # trained ConvVAE shows (memorised()): a loss below the floor, a larger changed-unchanged gap
     conv_loss_threshold: float
     conv_loss_zero: float
     conv_loss_floor: float
+    conv_max_clean_gap: float
     notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
 
     def label(self, k):

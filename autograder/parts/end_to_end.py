@@ -196,31 +196,33 @@ def losses(run, i, name, order):
 class Bar:
     """A trained model's loss bar (from the data set's record): full points below `threshold`,
     partial credit linearly to 0 at `zero`; a loss below `floor` no model trained `epochs`
-    epochs gets (memorised())."""
+    epochs gets, nor a gap between changed and unchanged images above `max_gap` (memorised())."""
 
     threshold: float
     zero: float
     floor: float
     epochs: int
+    max_gap: float
 
 
 def vae_bar():
     """6.1's and 6.2's bar: vae.py's models after settings.EPOCHS epochs."""
     data = settings.data()
-    return Bar(data.loss_threshold, data.loss_zero, data.loss_floor, settings.EPOCHS)
+    return Bar(data.loss_threshold, data.loss_zero, data.loss_floor, settings.EPOCHS, data.max_clean_gap)
 
 
-def memorised(changed, clean, epochs, floor=None):
+def memorised(changed, clean, epochs, floor=None, max_gap=None):
     """Fail when the losses show a model that has MNIST images stored (the test split is
     public, the training split is the student's): one far better on unchanged images than on
-    the changed ones, or better on the changed ones than any model trained `epochs` epochs
-    gets (`floor`; by default vae.py's models', calibrated)."""
+    the changed ones (by more than `max_gap`), or better on the changed ones than any model
+    trained `epochs` epochs gets (`floor`); both by default vae.py's models', calibrated."""
     if floor is None:
         floor = settings.data().loss_floor if epochs <= settings.EPOCHS else settings.data().final_loss_floor
-    if changed - clean > settings.data().max_clean_gap:
+    max_gap = settings.data().max_clean_gap if max_gap is None else max_gap
+    if changed - clean > max_gap:
         raise Fail(f"your model's loss is {clean:.1f} on {settings.CLEAN_IMAGES} unchanged {settings.data().title} "
                    f"images but {changed:.1f} on the judge's changed test images: trained models differ by at most "
-                   f"{settings.data().max_clean_gap:.0f}, a model that has {settings.data().title} images stored does "
+                   f"{max_gap:.0f}, a model that has {settings.data().title} images stored does "
                    "not. No points.")
     if changed < floor:
         raise Fail(f"your model's loss on the judge's changed test images is {changed:.1f}, below {floor:.0f}, which no "
@@ -242,7 +244,7 @@ def check_loss(run, i, model, bar=None):
     batches = report.get("num_batches") or 1
     loss, clean = losses(run, i, "evaluate", i["order"])
     if loss < bar.zero:  # it would earn points: is it a model that has MNIST stored?
-        memorised(loss, clean, bar.epochs, bar.floor)
+        memorised(loss, clean, bar.epochs, bar.floor, bar.max_gap)
     own = reported[bar.epochs - 1] if len(reported) >= bar.epochs else None
     said = f" (train_vae's own epoch {bar.epochs}: {own / batches:.1f})" if own is not None and np.isfinite(own) else ""
     timed = epoch_times(report.get("seconds")[:bar.epochs] if isinstance(report.get("seconds"), list) else None)
