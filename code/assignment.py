@@ -79,6 +79,21 @@ def one_hot(labels, class_size):
     return tf.one_hot(tf.cast(labels, tf.int32), class_size, dtype=tf.float32)
 
 
+def data_file(record):
+    """The data set's file: data/<its file>, or the path in the environment variable MNIST_NPZ."""
+    return Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / record.file)
+
+
+def test_split(count):
+    """The first `count` test images, float32 [count, 1, 28, 28] in [0, 1], and their int32 labels
+    [count]; None when the data file holds no test split."""
+    with np.load(data_file(dataset())) as data:
+        if "x_test" not in data:
+            return None
+        images = (data["x_test"][:count, None] / np.float32(255.0)).astype(np.float32)
+        return images, data["y_test"][:count].astype(np.int32)
+
+
 def load_mnist(batch_size, buffer_size=1024):
     """The training split of the course's data set as a shuffled, batched tf.data.Dataset.
 
@@ -88,7 +103,7 @@ def load_mnist(batch_size, buffer_size=1024):
     `make data`), or the path in the environment variable MNIST_NPZ.
     """
     record = dataset()
-    path = Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / record.file)
+    path = data_file(record)
     if not path.is_file():
         raise SystemExit(
             f"{record.title} not found at {path}. From the repository root run `make data` "
@@ -151,20 +166,18 @@ def test_elbo(model, count=2000):
     from conv_vae import mc_loss_function
     from vae import reparameterize
 
-    path = Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / dataset().file)
-    with np.load(path) as data:
-        if "x_test" not in data:
-            return None
-        images = data["x_test"][:count]
-    total = 0.0
+    split = test_split(count)
+    if split is None:
+        return None
+    images, total = split[0], 0.0
     for start in range(0, len(images), 500):
-        x = tf.cast(images[start:start + 500], tf.float32)[:, tf.newaxis] / 255.0
+        x = tf.constant(images[start:start + 500])
         hidden = model.encoder(x)
         mu = model.mu_layer(hidden)
         logvar = model.logvar_layer(hidden)
-        z = reparameterize(mu, logvar)
+        sample = reparameterize(mu, logvar)
         try:
-            total += float(mc_loss_function(model.decoder(z), x, z, mu, logvar)) * len(x)
+            total += float(mc_loss_function(model.decoder(sample), x, sample, mu, logvar)) * len(x)
         except NotImplementedError:
             return None
     return -total / len(images)
@@ -204,13 +217,9 @@ def show_latent_figures(model, count=5000):
         import explore
     except ImportError:
         return
-    record = dataset()
-    with np.load(Path(os.environ.get("MNIST_NPZ") or HERE.parent / "data" / record.file)) as data:
-        if "x_test" not in data:
-            return
-        images = (data["x_test"][:count, None] / np.float32(255.0)).astype(np.float32)
-        labels = data["y_test"][:count].astype(np.int32)
-    explore.make_figures(model, images, labels, list(record.classes), OUTPUTS, _save_grid)
+    split = test_split(count)
+    if split is not None:
+        explore.make_figures(model, *split, list(dataset().classes), OUTPUTS, _save_grid)
 
 
 def _save_grid(images, columns, path, title):
