@@ -22,10 +22,10 @@ from . import models
 CHUNK = 500  # images per call of the exported encoder and decoder
 
 
-def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS):
+def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix=""):
     """Student process: train the model make() gives (default: vae.py's VAE or CVAE) with the
-    student's train_vae, export after `epochs` epochs (and, for the CVAE, again after
-    GENERATION_EPOCHS)."""
+    student's train_vae, export it after `epochs` epochs as encode{suffix} and decode{suffix}
+    (and, for the CVAE, again after GENERATION_EPOCHS)."""
     from autograder.student import call_recording_form, pristine_assignment
 
     tf, state = s.tf, {"reported": [], "seconds": []}
@@ -71,9 +71,10 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS):
     model = state.get("model")
     form = (settings.IMAGE_SIZE + settings.NUM_CLASSES,) if conditional else state.get("form", {}).get("form")
     code = settings.LATENT_SIZE + (settings.NUM_CLASSES if conditional else 0)
-    ex.endpoint("encode", models.encode_fn(model), [(CHUNK,) + (form or (settings.IMAGE_SIZE,))],
+    ex.endpoint(f"encode{suffix}", models.encode_fn(model), [(CHUNK,) + (form or (settings.IMAGE_SIZE,))],
                 "exporting the trained encoder, mu_layer and logvar_layer", ["train"])
-    ex.endpoint("decode", lambda z: model.decoder(z), [(CHUNK, code)], "exporting the trained decoder", ["train"])
+    ex.endpoint(f"decode{suffix}", lambda z: model.decoder(z), [(CHUNK, code)], "exporting the trained decoder",
+                ["train"])
     ex.save("trained")
     if conditional:
         ex.run("train_more", f"training on to {settings.GENERATION_EPOCHS} epochs",

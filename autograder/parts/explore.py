@@ -134,13 +134,11 @@ def inputs(rng):
     labels = np.concatenate([np.arange(c), rng.integers(0, c, N_CODES - c)])
     scales = np.concatenate([[5.0, 3.5, 2.5], rng.uniform(0.3, 1.5, z - 3)])
     rotation = np.linalg.qr(rng.normal(size=(z, z)))[0]
-    return {**end_to_end.inputs(rng, False),
+    return {**inside_inputs(rng),
             "x_enc": rng.beta(0.3, 0.3, size=(N_ENCODE,) + models.IMAGE).astype(np.float32),
             "c_enc": one_hot(rng.integers(0, c, N_ENCODE)),
             **{f"vae_w{k}": w for k, w in enumerate(stand_in_weights(rng, settings.IMAGE_SIZE))},
             **{f"cvae_w{k}": w for k, w in enumerate(stand_in_weights(rng, settings.IMAGE_SIZE + c))},
-            "mixed": rng.permutation(SCORED + PICTURED + FILLER),
-            "filler": rng.normal(size=(FILLER, z)).astype(np.float32),
             "codes": (rng.normal(2.0, 1.0, z) + (rng.normal(size=(N_CODES, z)) * scales) @ rotation).astype(np.float32),
             "labels": one_hot(rng.permutation(labels)),
             "varied": (rng.normal(size=(N_CODES, z)) * rng.permutation(scales) - 1.0).astype(np.float32),
@@ -160,13 +158,20 @@ def encoded(e, i):
             "got_cvae": e.encode_all_cvae(i["x_enc"], i["c_enc"], *weights_of(i, "cvae"))}
 
 
-def inside(e, i):
-    """6.1's VAE on the judge's images as 6.1 scores them, the judge's class means, walks and
-    grid of their mean codes decoded in the same shuffled calls (`mixed`), so that a decoder
-    cannot tell the codes it is judged on from the others."""
-    stats = end_to_end.encoded(e, i, False)
+def inside(e, i, suffix=""):
+    """6.1's VAE (or the one exported as encode{suffix}, decode{suffix}) on the judge's images as
+    6.1 scores them, the judge's class means, walks and grid of their mean codes decoded in the
+    same shuffled calls (`mixed`), so that a decoder cannot tell the codes it is judged on from
+    the others."""
+    stats = end_to_end.encoded(e, i, False, suffix)
     extra = np.concatenate([pictured_codes(stats[0], i), i["filler"]])
-    return end_to_end.scored(e, i, False, "", i["eps"], i["mixed"], extra, stats)
+    return end_to_end.scored(e, i, False, suffix, i["eps"], i["mixed"], extra, stats)
+
+
+def inside_inputs(rng):
+    """What inside() needs: 6.1's secret images and noise, the decoding order and the filler."""
+    return {**end_to_end.inputs(rng, False), "mixed": rng.permutation(SCORED + PICTURED + FILLER),
+            "filler": rng.normal(size=(FILLER, settings.LATENT_SIZE)).astype(np.float32)}
 
 
 def changed_codes(mu, i):
