@@ -76,17 +76,21 @@ def reconstruction_pairs(x, x_hat):
     return png(figure)
 
 
-def latent_scatter(points, labels):
-    """Points [N, 2] coloured by class, with a legend of the class names."""
+def latent_scatter(panels, labels):
+    """One scatter per (title, points [N, 2]) of `panels`, side by side on the same scales, each
+    point coloured by its class in `labels` [N], with a legend of the class names."""
     plt, data = pyplot(), settings.data()
-    figure, axis = plt.subplots(figsize=(6.2, 5))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 1.2, 5), sharex=True, sharey=True,
+                                squeeze=False)
     colours = plt.get_cmap("tab10")
-    for k in range(settings.NUM_CLASSES):
-        chosen = labels == k
-        axis.scatter(points[chosen, 0], points[chosen, 1], s=4, color=colours(k), label=data.label(k), alpha=0.7)
-    axis.set_xlabel("principal component 1")
-    axis.set_ylabel("principal component 2")
-    axis.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for axis, (title, points) in zip(axes[0], panels):
+        for k in range(settings.NUM_CLASSES):
+            chosen = labels == k
+            axis.scatter(points[chosen, 0], points[chosen, 1], s=4, color=colours(k), label=data.label(k), alpha=0.7)
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("principal component 1")
+    axes[0, 0].set_ylabel("principal component 2")
+    axes[0, -1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return png(figure)
 
 
@@ -127,7 +131,7 @@ def inside_figures(run):
     dims = explore.grid_dims(mu)
     quantiles = [f"{q:+.1f}" for q in explore.QUANTILES]
     return [
-        ("VAE: the latent space by class", latent_scatter(explore.principal_components(codes), labels),
+        ("VAE: the latent space by class", latent_scatter([("", explore.principal_components(codes))], labels),
          f"The mean codes of the {n} changed {data.title} test images, by the VAE 6.1 trained, projected on their "
          f"two principal axes (the judge's PCA), coloured by class. Two of {codes.shape[1]} dimensions show only "
          "part of what 7.7's probe reads: classes that overlap here may still be apart in the others.", "7.7"),
@@ -167,10 +171,44 @@ def conv_figures(run):
     ]
 
 
+def mmd_figures(run):
+    """Part 9's pictures: the MMD-VAE's mean codes of the judge's changed test images beside the
+    KL model's (6.1's), each in its own first two principal components, and the same walks
+    between class means (part 7's) decoded by both; from what the judge measured."""
+    from .kit import Fail, array
+    from .parts import end_to_end, explore
+
+    n, total, data = int(run.inputs["changed"]), len(run.inputs["x_eval"]), settings.data()
+    walked = slice(total + settings.NUM_CLASSES, total + settings.NUM_CLASSES + len(explore.WALKS) * explore.STEPS)
+    models = []
+    for name, title in (("kl", "KL (the VAE 6.1 trained)"), ("evaluate", "MMD (your VAE trained with mmd.py)")):
+        try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+            mu = array(run, name, "mu", (total, settings.LATENT_SIZE))[:n]
+            walks = end_to_end.decoded(run, name, run.inputs["mixed"])[walked]
+        except Fail:
+            continue
+        models.append((title, explore.principal_components(mu), walks))
+    if not models:
+        return []
+    rows = [walks[k * explore.STEPS:(k + 1) * explore.STEPS] for k in range(len(explore.WALKS)) for _, _, walks in models]
+    labels = [f"{title.split()[0]} {data.label(a)} → {data.label(b)}" for a, b in explore.WALKS for title, _, _ in models]
+    return [
+        ("KL and MMD: the latent space by class", latent_scatter([(t, p) for t, p, _ in models], run.inputs["y_eval"][:n]),
+         f"The mean codes of the {n} changed {data.title} test images by each model, on the first two principal axes "
+         "of that model's codes (same scales). The KL term pulls each image's code towards N(0, I); the MMD term only "
+         "the codes' aggregate: expect the MMD model's classes to sit further apart, inside a cloud of about N(0, I)'s "
+         "size.", "9.5"),
+        ("KL and MMD: the same walks between class means", image_rows(np.concatenate(rows), explore.STEPS, labels),
+         f"Each pair of rows walks from the mean code of one class to that of another ({explore.STEPS} evenly spaced "
+         f"codes, both ends included; the means of the judge's unchanged {data.title} images in each model's own "
+         "latent space), decoded by that model's decoder.", "9.4"),
+    ]
+
+
 def figures(runs):
     """The pictures the measured values allow: reconstructions of test images by the trained
-    VAE and CVAE, the CVAE's generated digits as the judge classifier read them, part 8's ConvVAE
-    and part 7's look inside the VAE."""
+    VAE and CVAE, the CVAE's generated digits as the judge classifier read them, part 8's ConvVAE,
+    part 7's look inside the VAE and part 9's MMD model beside the KL model."""
     out = []
     for name, model in (("e2e_vae", "VAE"), ("e2e_cvae", "CVAE")):
         run = runs.get(name)
@@ -196,7 +234,7 @@ def figures(runs):
                     f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
-    for name, draw in (("e2e_conv", conv_figures), ("explore", inside_figures)):
+    for name, draw in (("e2e_conv", conv_figures), ("explore", inside_figures), ("e2e_mmd", mmd_figures)):
         if runs.get(name) is not None:
             try:
                 out.extend(draw(runs[name]))

@@ -22,6 +22,7 @@ CORE = load_course(ROOT / "courses" / "default.toml")  # the 100-point homework
 CORE_POINTS = {t.number: t.points for tests in CORE.tests.values() for t in tests}
 EXPLORE = ROOT / "courses" / "explore.toml"  # the core plus part 7
 CONV = ROOT / "courses" / "conv.toml"  # the core plus part 8
+MMD = ROOT / "courses" / "mmd.toml"  # the core plus part 9 (extra credit)
 STAGE_OF = {t.number: part.NAME for part in PARTS for t in part.TESTS}
 ALL_STAGES = tuple(part.NAME for part in PARTS)
 FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
@@ -90,17 +91,19 @@ def shared_folder():
 
 @pytest.fixture
 def submission(tmp_path):
-    """make(vae=[(old, new), ...], assignment=[...], explore=[...], conv=[...], vae_extra="...", ...) -> folder.
+    """make(vae=[(old, new), ...], assignment=[...], explore=[...], conv=[...], mmd=[...], vae_extra="...", ...)
+    -> folder.
 
     Starts from solution/, applies each replacement exactly once (it must match exactly
     once, so a test cannot silently stop planting its bug), then appends the extras."""
     def make(vae=(), assignment=(), vae_extra="", assignment_extra="", vae_text=None, explore=(), explore_text=None,
-             conv=(), conv_text=None):
+             conv=(), conv_text=None, mmd=(), mmd_text=None):
         folder = tmp_path / "submission"
         folder.mkdir()
         for name, changes, extra, replaced in (("vae.py", vae, vae_extra, vae_text),
                                                ("assignment.py", assignment, assignment_extra, None),
-                                               ("explore.py", explore, "", explore_text), ("conv_vae.py", conv, "", conv_text)):
+                                               ("explore.py", explore, "", explore_text), ("conv_vae.py", conv, "", conv_text),
+                                               ("mmd.py", mmd, "", mmd_text)):
             text = (ROOT / "solution" / name).read_text()
             for old, new in changes:
                 assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"

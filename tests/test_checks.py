@@ -9,7 +9,8 @@ import pytest
 
 from autograder import distort, kit, settings
 from autograder.grade import PartRun, run_check
-from autograder.parts import BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_vae, explore, loss, models, reparameterize, train_vae
+from autograder.parts import (BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_mmd, e2e_vae, explore, loss, mmd, models,
+                              reparameterize, train_vae)
 from autograder.sandbox import StageRun
 
 RNG = np.random.default_rng(0)
@@ -168,9 +169,34 @@ def fake_e2e_conv(i):
     return values, facts
 
 
+def fake_mmd(i):
+    """A correct mmd.py: numpy's answers."""
+    bandwidth = i["bandwidth"]
+    sets = {f"shift{k}": np.array(mmd.mmd_biased(i["base"], other, bandwidth)) for k, other in enumerate(i["others"])}
+    return {"kernel": {"value": mmd.kernel(i["a"], i["b"], bandwidth)},
+            "mmd": {"value": np.array(mmd.mmd_biased(i["a"], i["b"], bandwidth))},
+            "mmd_sets": {**sets, "swapped": np.array(mmd.mmd_biased(i["others"][0], i["base"], bandwidth))},
+            "loss": {"value": np.array(mmd.mmd_loss(i))}}, {}
+
+
+def fake_e2e_mmd(i, blur=0.5, spread=1.0):
+    """A VAE trained with the MMD loss (codes about N(0, spread^2 I), sharp reconstructions) and
+    the KL model, both measured as part 7 measures 6.1's VAE."""
+    values, facts = fake_end_to_end({**i, "order": np.arange(len(i["eps"]))}, blur=blur)  # unshuffled
+    evaluated = values["evaluate"]
+    rng = np.random.default_rng(4)
+    evaluated["mu"] = rng.normal(0, spread, evaluated["mu"].shape)
+    evaluated["logvar"] = np.full_like(evaluated["mu"], -12.0)
+    pictured = rng.uniform(0, 1, (explore.PICTURED + explore.FILLER, 1, 28, 28))
+    evaluated["x_hat_shuffled"] = np.concatenate([evaluated["x_hat_shuffled"], pictured])[i["mixed"]]
+    kl_model = fake_inside(i)
+    facts["train"]["seconds"] = [6.0, 5.1, 5.2, 5.0, 5.3]
+    return {"evaluate": evaluated, "kl": kl_model}, facts
+
+
 FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
          "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end, "explore": fake_explore,
-         "conv_vae": fake_conv_vae, "e2e_conv": fake_e2e_conv}
+         "conv_vae": fake_conv_vae, "e2e_conv": fake_e2e_conv, "mmd": fake_mmd, "e2e_mmd": fake_e2e_mmd}
 SKIP = {"6.2", "6.3"}  # 6.3 needs generated digits the shipped classifier reads: see the end-to-end tests
 
 
@@ -207,9 +233,12 @@ def test_a_missing_measurement_fails_with_the_students_error(name, cases):
             assert fraction == 0 and ("boom" in message or "did not produce" in message), (test.number, message)
 
 
-def mutated(values, how):
-    """Every (measurement, key) with an array, and `values` with that one array changed by `how`."""
+def mutated(values, how, report_only=()):
+    """Every (measurement, key) with an array, and `values` with that one array changed by `how`
+    (but not those of the measurements only the report draws)."""
     for name, found in values.items():
+        if name in report_only:
+            continue
         for key, value in found.items():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1:
                 yield f"{name}.{key}", {**values, name: {**found, key: how(value)}}
@@ -226,7 +255,7 @@ def with_nan(value):
 @pytest.mark.parametrize("name", FAKES)
 def test_broken_arrays_cost_points_and_never_crash_a_check(name, how, cases):
     inputs, values, facts = cases[name]
-    for where, broken in mutated(values, how):
+    for where, broken in mutated(values, how, getattr(BY_NAME[name], "REPORT_ONLY", ())):
         verdicts = graded(BY_NAME[name], broken, facts, inputs)
         assert not any("internal error" in message for _, message in verdicts.values()), (where, verdicts)
         assert any(fraction < 1 for fraction, _ in verdicts.values()), f"{where} broken, yet every test passed"
@@ -490,3 +519,78 @@ def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):
         ("ConvVAE: test images and their reconstructions", "8.9"), ("ConvVAE: samples z ~ N(0, I)", "8.9")]
     broken = {**arrays, "evaluate.x_hat_shuffled": with_nan(arrays["evaluate.x_hat_shuffled"])}
     assert report.conv_figures(run_of(e2e_conv, inputs, results, broken)) == []
+
+
+def mmd_value(function):
+    return lambda i, v: {"value": np.asarray(function(i), np.float64)}
+
+
+def biased_sets(**keywords):
+    """mmd_sets' values when mmd is mmd_biased(..., **keywords)."""
+    def values(i, v):
+        bandwidth = i["bandwidth"]
+        out = {f"shift{k}": np.array(mmd.mmd_biased(i["base"], other, bandwidth, **keywords))
+               for k, other in enumerate(i["others"])}
+        return {**out, "swapped": np.array(mmd.mmd_biased(i["others"][0], i["base"], bandwidth, **keywords))}
+    return values
+
+
+def squared(i):
+    return mmd.squared_distances(i["a"], i["b"])
+
+
+MMD_BUGS = {  # name -> (test, measurement, its values from the inputs and the correct values, words)
+    "no square in the distance": ("9.1", "kernel", mmd_value(lambda i: np.exp(-np.sqrt(squared(i)) / (
+        2 * i["bandwidth"] ** 2))), "not squared"),
+    "no factor 2": ("9.1", "kernel", mmd_value(lambda i: np.exp(-squared(i) / i["bandwidth"] ** 2)), "factor 2"),
+    "the bandwidth not squared": ("9.1", "kernel", mmd_value(lambda i: np.exp(-squared(i) / (2 * i["bandwidth"]))),
+                                  "bandwidth is not squared"),
+    "the kernel transposed": ("9.1", "kernel", lambda i, v: {"value": v["kernel"]["value"].T.copy()}, "row i is a_i"),
+    "the cross term missing": ("9.2", "mmd_sets", biased_sets(cross=0.0), "cross term -2"),
+    "the cross term without its 2": ("9.2", "mmd_sets", biased_sets(cross=1.0), "needs the factor 2"),
+    "the unbiased estimate": ("9.2", "mmd", mmd_value(lambda i: mmd.mmd_biased(i["a"], i["b"], i["bandwidth"],
+                                                                             unbiased=True)), "unbiased"),
+    "not symmetric": ("9.2", "mmd_sets", lambda i, v: {**v["mmd_sets"], "swapped": v["mmd_sets"]["swapped"] + 0.1},
+                      "symmetric"),
+    "the KL term left in": ("9.3", "loss", mmd_value(lambda i: mmd.mmd_loss(i, kl_weight=1.0)), "KL term is still in"),
+    "the codes are mu": ("9.3", "loss", mmd_value(lambda i: mmd.mmd_loss(i, codes=i["mu"])), "codes are mu"),
+    "summed over the batch": ("9.3", "loss", mmd_value(lambda i: mmd.mmd_loss(i, per_batch=False)), "divide it by N"),
+    "no weight": ("9.3", "loss", mmd_value(lambda i: mmd.mmd_loss(i, weight=1.0)), "not multiplied by weight"),
+}
+
+
+@pytest.mark.parametrize("bug", MMD_BUGS)
+def test_each_planted_mmd_bug_fails_its_own_test_only(bug, cases):
+    number, measurement, wrong, words = MMD_BUGS[bug]
+    inputs, values, facts = cases["mmd"]
+    verdicts = graded(BY_NAME["mmd"], {**values, measurement: wrong(inputs, values)}, facts, inputs)
+    assert {n for n, (fraction, _) in verdicts.items() if fraction < 1} == {number}, verdicts
+    assert verdicts[number][0] == 0 and words in verdicts[number][1], verdicts[number]
+
+
+def test_the_judges_mmd_is_about_0_for_one_distribution_and_grows_with_a_shift(cases):
+    inputs = cases["mmd"][0]
+    values = [mmd.mmd_biased(inputs["base"], other, inputs["bandwidth"]) for other in inputs["others"]]
+    assert values[0] < 0.02 and values == sorted(values) and values[-1] > 10 * values[0], values
+
+
+def test_the_mmd_models_codes_must_be_near_the_prior_and_reconstruct(cases):
+    """9.5 fails codes of N(0, 4 I), and counts nothing from a model that does not reconstruct;
+    9.4 gives partial credit between its bar and its zero."""
+    inputs = cases["e2e_mmd"][0]
+    wide = graded(e2e_mmd, *fake_e2e_mmd(inputs, spread=2.0), inputs)
+    assert wide["9.4"][0] == 1.0 and wide["9.5"][0] == 0 and "far from N(0, I)" in wide["9.5"][1], wide
+    blurred = graded(e2e_mmd, *fake_e2e_mmd(inputs, blur=3.0), inputs)
+    assert blurred["9.4"][0] < 1.0 and blurred["9.5"][0] == 0 and "reconstructs" in blurred["9.5"][1], blurred
+
+
+def test_the_mmd_pictures_show_both_models_and_nothing_from_nan(cases):
+    from autograder import report
+
+    inputs, values, facts = cases["e2e_mmd"]
+    results, arrays = flatten(values)
+    pictures = report.mmd_figures(run_of(e2e_mmd, inputs, results, arrays))
+    assert [(title, number) for title, _, _, number in pictures] == [
+        ("KL and MMD: the latent space by class", "9.5"), ("KL and MMD: the same walks between class means", "9.4")]
+    broken = {k: with_nan(v) if k.endswith(".mu") else v for k, v in arrays.items()}
+    assert report.mmd_figures(run_of(e2e_mmd, inputs, results, broken)) == []

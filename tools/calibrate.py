@@ -35,6 +35,7 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
     "explore-style": ROOT / "tests" / "submissions" / "explore_style",  # the reference VAE; part 7 in other forms, a 2 x 64 tanh probe
     "conv-style": ROOT / "tests" / "submissions" / "conv_style",  # a ConvVAE with 32/64 filters, extra Dense layers (part 8)
+    "mmd-style": ROOT / "tests" / "submissions" / "mmd_style",  # part 9 in other forms: median bandwidth, weight 200
 }
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
@@ -47,7 +48,10 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "7.7": r"probe read the class of ([\d.]+)%", "7.8": r"recognised (\d+) of the",
            "8.9": r"loss per image ([\d.]+)",
            "8.9 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
-           "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s"}
+           "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s",
+           "9.4": r"\(BCE per image\) is ([\d.]+)",
+           "9.4 gap": r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
+           "9.5": r"samples of N\(0, I\) is ([\d.]+)"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
@@ -60,7 +64,10 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar,
         "8.9": lambda v: min(settings.data().conv_loss_threshold - v, v - settings.data().conv_loss_floor),
         "8.9 gap": lambda v: settings.data().conv_max_clean_gap - v,
-        "8.9 epoch": None}  # the slowest epoch, seconds: shown, not a bar
+        "8.9 epoch": None,  # the slowest epoch, seconds: shown, not a bar
+        "9.4": lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor),
+        "9.4 gap": lambda v: settings.data().mmd_max_clean_gap - v,
+        "9.5": lambda v: settings.data().mmd_prior_bar - v}
 
 
 def variant_folder(name, folder):

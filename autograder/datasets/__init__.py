@@ -49,6 +49,15 @@ class Dataset:
     conv_loss_zero: float
     conv_loss_floor: float
     conv_max_clean_gap: float
+    # 9.4: the MMD-VAE's reconstruction BCE per image after settings.EPOCHS epochs (full points below the
+    # threshold, none at zero) and what no trained one shows (a BCE below the floor, a larger gap)
+    mmd_bce_threshold: float
+    mmd_bce_zero: float
+    mmd_bce_floor: float
+    mmd_max_clean_gap: float
+    # 9.5: the judge's MMD between its codes of the changed test images and N(0, I) samples
+    mmd_prior_bar: float
+    mmd_prior_zero: float
     notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
 
     def label(self, k):

@@ -1,0 +1,144 @@
+"""Part 9 (9.4-9.5, extra credit): vae.py's VAE trained with mmd.py's loss by the student's own
+train_vae, unchanged: in the student's process every name bound to loss_function means
+mmd_training_loss while it trains (and mmd_training_loss's own calls of loss_function, if it
+makes any, still reach loss_function). mmd is the judge's there, as in 9.3, so that 9.1-9.2's
+slips cost 9.1-9.2 only; the loss, its codes, its prior samples and the training are the student's.
+
+The measuring process encodes and decodes the judge's secret images as 6.1 does (with the
+class-mean walks of part 7 in the same shuffled calls, for the report), with this model and
+with the KL model 6.1 trained (USES, for the report's comparison only). 9.4 is the mean BCE of
+the reconstructions of the changed test images; 9.5 the judge's MMD between the codes
+z = mu + sigma * eps of those images and the judge's samples of N(0, I), counted only while 9.4
+earns credit (codes of a model that does not reconstruct say nothing).
+"""
+import numpy as np
+
+from ..kit import Fail, Test, array, bce, fact
+from .. import settings
+from . import end_to_end, explore
+from . import mmd as unit
+
+NAME = "e2e_mmd"
+FILES = ("vae.py", "mmd.py", "assignment.py")
+USES = "e2e_vae"  # the KL model, drawn beside this one in the report
+USED_ENDPOINTS = ("encode", "decode")
+NO_HOST = "there is no KL model to compare with: the training of 6.1 (part e2e_vae) did not finish and export one"
+EPOCHS = settings.EPOCHS
+TRAINING_SHARE = 0.3  # of the training budget (scaled with the others' when they add up to more than 1)
+SUFFIX = "_mmd"  # this part's endpoints: encode_mmd, decode_mmd (encode, decode are the KL model's)
+
+
+def reentrant_swap(original, replacement):
+    """A function that is `replacement`, except inside its own call, where it is `original`: so
+    an mmd_training_loss that calls loss_function (now bound to this) calls the KL loss."""
+    active = []
+
+    def swapped(*args, **kwargs):
+        if active:
+            return original(*args, **kwargs)
+        active.append(True)
+        try:
+            return replacement(*args, **kwargs)
+        finally:
+            active.pop()
+    return swapped
+
+
+def build(s, ex, given):
+    """Student process: train vae.py's VAE with mmd_training_loss through train_vae, export it."""
+    from .train_vae import replace_everywhere
+
+    replace_everywhere(s.mmd.mmd, unit.judge_mmd(s.tf), s.mmd.mmd_loss_function)
+    training = reentrant_swap(s.vae.loss_function, s.mmd.mmd_training_loss)
+    replace_everywhere(s.vae.loss_function, training, s.assignment.train_vae)
+    end_to_end.build(s, ex, False, given, epochs=EPOCHS, suffix=SUFFIX)
+
+
+def inputs(rng):
+    """6.1's secret images, noise and decoding order with part 7's walks; the judge's prior samples."""
+    return {**explore.inside_inputs(rng),
+            "prior": rng.normal(size=(settings.EVAL_IMAGES, settings.LATENT_SIZE)).astype(np.float32)}
+
+
+REPORT_ONLY = ("kl",)  # measured for the report's comparison; no test is graded on it
+MEASURES = [
+    ("evaluate", "encoding and decoding the judge's test images with your VAE trained with the MMD loss",
+     lambda e, i: explore.inside(e, i, SUFFIX)),
+    ("kl", "encoding and decoding them with the VAE 6.1 trained (the KL model), for the report",
+     lambda e, i: explore.inside(e, i)),
+]
+
+
+# checks (judge) -----------------------------------------------------------------------
+
+def bar():
+    data = settings.data()
+    return end_to_end.Bar(data.mmd_bce_threshold, data.mmd_bce_zero, data.mmd_bce_floor, EPOCHS, data.mmd_max_clean_gap)
+
+
+def reconstruction(run, i):
+    """(mean BCE per image of the changed test images' reconstructions, of the unchanged ones)."""
+    n, changed = len(i["x_eval"]), int(i["changed"])
+    x_hat = end_to_end.decoded(run, "evaluate", i["mixed"])[:n]
+    per_image = bce(x_hat, i["x_eval"][:, None].astype(np.float64))
+    return float(per_image[:changed].mean()), float(per_image[changed:].mean())
+
+
+def codes(run, i, name):
+    """z = mu + sigma * eps of the changed test images (the codes the decoder was given): [EVAL_IMAGES, Z]."""
+    total, changed = len(i["x_eval"]), int(i["changed"])
+    mu = array(run, name, "mu", (total, settings.LATENT_SIZE))[:changed]
+    logvar = array(run, name, "logvar", (total, settings.LATENT_SIZE))[:changed]
+    return mu + np.exp(0.5 * logvar) * i["eps"][:changed]
+
+
+def prior_mmd(z, i):
+    """The judge's biased MMD between codes z and its samples of N(0, I), bandwidth sqrt(Z)."""
+    return float(unit.mmd_biased(z, i["prior"], np.sqrt(z.shape[1])))
+
+
+def check_reconstruction(run, i):
+    b, seconds = bar(), fact(run, "train").get("seconds")
+    loss, clean = reconstruction(run, i)
+    if loss < b.zero:
+        end_to_end.memorised(loss, clean, b.epochs, b.floor, b.max_gap)
+    timed = end_to_end.epoch_times(seconds[:b.epochs] if isinstance(seconds, list) else None)
+    detail = (f"your MMD-VAE's reconstruction loss (BCE per image) is {loss:.1f} on the judge's {settings.EVAL_IMAGES} "
+              f"changed test images ({clean:.1f} on unchanged ones)")
+    if loss < b.threshold:
+        return 1.0, f"{detail} < {b.threshold:.0f}.{timed}"
+    fraction = (b.zero - loss) / (b.zero - b.threshold)
+    if not fraction > 0:
+        raise Fail(f"{detail}; it must be below {b.threshold:.0f}. Check mmd_training_loss and that train_vae "
+                   f"trains with it (python assignment.py --mmd).{timed}")
+    return min(fraction, 0.99), f"{detail}; full points below {b.threshold:.0f}, none at {b.zero:.0f}.{timed}"
+
+
+def check_prior(run, i):
+    data = settings.data()
+    loss, _ = reconstruction(run, i)
+    if not loss < data.mmd_bce_zero:
+        raise Fail(f"this test reads the codes of a model that reconstructs; yours has a reconstruction loss of "
+                   f"{loss:.1f} (9.4 gives credit below {data.mmd_bce_zero:.0f}). No points.")
+    value = prior_mmd(codes(run, i, "evaluate"), i)
+    try:
+        compared = f" (the KL model 6.1 trained: {prior_mmd(codes(run, i, 'kl'), i):.4f})"
+    except Fail:
+        compared = ""
+    detail = (f"the judge's MMD between your MMD-VAE's codes of {settings.EVAL_IMAGES} changed test images and as many "
+              f"samples of N(0, I) is {value:.4f}{compared}")
+    if value < data.mmd_prior_bar:
+        return 1.0, f"{detail} < {data.mmd_prior_bar:g}"
+    fraction = (data.mmd_prior_zero - value) / (data.mmd_prior_zero - data.mmd_prior_bar)
+    if not fraction > 0:
+        raise Fail(f"{detail}; it must be below {data.mmd_prior_bar:g}: the codes' aggregate is far from N(0, I). "
+                   "Check that prior_z in mmd_training_loss is drawn from N(0, I) (mean 0, standard deviation 1).")
+    return min(fraction, 0.99), f"{detail}; full points below {data.mmd_prior_bar:g}, none at {data.mmd_prior_zero:g}"
+
+
+TESTS = [
+    Test("9.4", f"MMD-VAE trained {EPOCHS} epochs by your train_vae reconstructs: BCE < {{mmd_bce_threshold:.0f}}", 2,
+         check_reconstruction, extra_credit=True),
+    Test("9.5", "MMD-VAE: its codes' aggregate is close to N(0, I) by the judge's MMD (< {mmd_prior_bar:g})", 3,
+         check_prior, extra_credit=True),
+]

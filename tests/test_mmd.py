@@ -1,0 +1,83 @@
+"""Part 9 (mmd.py, extra credit) graded on real code: planted bugs lose exactly the points in
+their row, a correct mmd.py in another style loses nothing, the stencil earns nothing. The
+trained reference's 9.4-9.5 and the pictures: test_end_to_end.py; the checks on fabricated
+measurements: test_checks.py."""
+import pytest
+
+from autograder.course import load
+from conftest import MMD, ROOT, full, message, numbers
+
+PART9 = ("mmd", "e2e_mmd")
+STYLE = ROOT / "tests" / "submissions" / "mmd_style" / "mmd.py"
+KL_LEFT_IN = ("    return bce_function(x_hat, x) / batch_size + weight * mmd(z, prior_z, bandwidth)",
+              "    kl = -0.5 * tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar))\n"
+              "    return (bce_function(x_hat, x) + kl) / batch_size + weight * mmd(z, prior_z, bandwidth)")
+
+# name -> (mmd.py changes, {test: score}, {test: words in its message}). 9.2 runs mmd with the
+# grader's kernel, 9.3 and the training with the grader's mmd: each slip costs its own test.
+BUGS = {
+    "a kernel without the square in the distance": (
+        [("tf.exp(-tf.maximum(squared, 0.0) / (2.0 * bandwidth ** 2))",
+          "tf.exp(-tf.sqrt(tf.maximum(squared, 0.0)) / (2.0 * bandwidth ** 2))")],
+        {"9.1": 0}, {"9.1": "not squared"}),
+    "an MMD without the cross term": (
+        [("    return mean_kernel(a, a) + mean_kernel(b, b) - 2.0 * mean_kernel(a, b)",
+          "    return mean_kernel(a, a) + mean_kernel(b, b)")],
+        {"9.2": 0}, {"9.2": "cross term"}),
+    "the KL term left in": ([KL_LEFT_IN], {"9.3": 0}, {"9.3": "KL term is still in"}),
+    "prior samples drawn with the wrong scale": (
+        [("    prior_z = tf.random.normal(tf.shape(mu))", "    prior_z = tf.random.normal(tf.shape(mu), stddev=2.0)")],
+        {"9.5": 0}, {"9.5": "far from N(0, I)"}),
+}
+# The wrong prior scale is trained apart: with the KL term left in, KL and MMD would pull apart.
+GRADINGS = [("a kernel without the square in the distance", "an MMD without the cross term", "the KL term left in"),
+            ("prior samples drawn with the wrong scale",)]
+
+
+def test_every_planted_bug_is_graded():
+    assert sorted(bug for bugs in GRADINGS for bug in bugs) == sorted(BUGS)
+    for bugs in GRADINGS:  # bugs graded together cost different tests
+        lost = [number for bug in bugs for number in BUGS[bug][1]]
+        assert len(lost) == len(set(lost)), bugs
+
+
+def test_part_9_is_extra_credit_in_every_course_that_grades_it():
+    for path in sorted((ROOT / "courses").glob("*.toml")):
+        course = load(path)
+        for part in PART9:
+            assert all(t.extra_credit for t in course.tests.get(part, ())), path
+    course = load(MMD)
+    assert course.maximum() == load(ROOT / "courses" / "default.toml").maximum()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bugs", GRADINGS, ids=lambda bugs: ", ".join(bugs))
+def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
+    folder = submission(mmd=[change for bug in bugs for change in BUGS[bug][0]])
+    results, scores = grade_it(folder, PART9, course=load(MMD))
+    lost = {number: score for bug in bugs for number, score in BUGS[bug][1].items()}
+    assert scores == {**full(*PART9), **lost}, results["tests"]
+    for bug in bugs:
+        for number, words in BUGS[bug][2].items():
+            assert words in message(results, number), (bug, message(results, number))
+
+
+@pytest.mark.slow
+def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
+    folder = tmp_path / "stencil"
+    folder.mkdir()
+    for name in ("vae.py", "assignment.py"):
+        (folder / name).write_text((ROOT / "solution" / name).read_text())
+    (folder / "mmd.py").write_text((ROOT / "code" / "mmd.py").read_text())
+    results, scores = grade_it(folder, PART9, course=load(MMD))
+    assert scores == {n: 0.0 for part in PART9 for n in numbers(part)}
+    for number in numbers("mmd") + numbers("e2e_mmd"):
+        assert "not implemented yet" in message(results, number), message(results, number)
+
+
+@pytest.mark.slow
+def test_a_correct_mmd_in_another_style_earns_every_point(submission, grade_it):
+    """tests/submissions/mmd_style: a broadcast kernel, the MMD from one joint kernel matrix, the
+    median-distance bandwidth and another weight in training."""
+    results, scores = grade_it(submission(mmd_text=STYLE.read_text()), PART9, course=load(MMD))
+    assert scores == full(*PART9), results["tests"]
