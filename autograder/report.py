@@ -195,9 +195,9 @@ def mmd_figures(run):
     return [
         ("KL and MMD: the latent space by class", latent_scatter([(t, p) for t, p, _ in models], run.inputs["y_eval"][:n]),
          f"The mean codes of the {n} changed {data.title} test images by each model, on the first two principal axes "
-         "of that model's codes (same scales). The KL term pulls each image's code towards N(0, I); the MMD term only "
-         "the codes' aggregate: expect the MMD model's classes to sit further apart, inside a cloud of about N(0, I)'s "
-         "size.", "9.5"),
+         "of that model's codes (same scales). The KL term pulls each image's code towards N(0, I), the MMD term only "
+         "the codes' aggregate (9.5 measures how close it is): compare how tightly each class gathers and how far apart "
+         "the classes sit.", "9.5"),
         ("KL and MMD: the same walks between class means", image_rows(np.concatenate(rows), explore.STEPS, labels),
          f"Each pair of rows walks from the mean code of one class to that of another ({explore.STEPS} evenly spaced "
          f"codes, both ends included; the means of the judge's unchanged {data.title} images in each model's own "

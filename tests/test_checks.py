@@ -191,7 +191,8 @@ def fake_e2e_mmd(i, blur=0.5, spread=1.0):
     evaluated["x_hat_shuffled"] = np.concatenate([evaluated["x_hat_shuffled"], pictured])[i["mixed"]]
     kl_model = fake_inside(i)
     facts["train"]["seconds"] = [6.0, 5.1, 5.2, 5.0, 5.3]
-    return {"evaluate": evaluated, "kl": kl_model}, facts
+    return {"evaluate": evaluated, "kl": kl_model,
+            "training_loss": {"first": np.array(120.5), "second": np.array(120.7)}}, facts
 
 
 FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
@@ -582,6 +583,13 @@ def test_the_mmd_models_codes_must_be_near_the_prior_and_reconstruct(cases):
     assert wide["9.4"][0] == 1.0 and wide["9.5"][0] == 0 and "far from N(0, I)" in wide["9.5"][1], wide
     blurred = graded(e2e_mmd, *fake_e2e_mmd(inputs, blur=3.0), inputs)
     assert blurred["9.4"][0] < 1.0 and blurred["9.5"][0] == 0 and "reconstructs" in blurred["9.5"][1], blurred
+
+
+def test_a_training_loss_that_draws_no_samples_earns_nothing_end_to_end(cases):
+    inputs, values, facts = cases["e2e_mmd"]
+    same = {**values, "training_loss": {"first": np.array(120.5), "second": np.array(120.5)}}
+    verdicts = graded(e2e_mmd, same, facts, inputs)
+    assert all(fraction == 0 and "twice for the same inputs" in words for fraction, words in verdicts.values())
 
 
 def test_the_mmd_pictures_show_both_models_and_nothing_from_nan(cases):

@@ -83,15 +83,19 @@ def check_full_marks_in(root, built, submission, data="mnist.npz"):
 def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submission, grade_it):
     """The reference, graded on every stage but the 30-epoch CVAE (which `make calibrate` and
     `make bench` grade over several seeds): parts 1-5, the VAE trained end to end, part 7,
-    which looks inside that VAE, and part 8, the ConvVAE trained (courses/all-parts.toml); the
-    pictures of parts 7 and 8 in Gradescope's overview, and 8.9's message timing the epochs."""
+    which looks inside that VAE, part 8, the ConvVAE trained, and part 9, the VAE trained with the
+    MMD loss (courses/all-parts.toml); the pictures of parts 7, 8 and 9 in Gradescope's overview,
+    and 8.9's and 9.4's messages timing the epochs."""
     stages = [s for s in ALL_STAGES if s != "e2e_cvae"]
     results, scores = grade_it(submission(), stages, course=load(ROOT / "courses" / "all-parts.toml"))
     assert scores == full(*stages), results["tests"]
-    assert "epochs took" in message(results, "8.9"), message(results, "8.9")
+    for number in ("8.9", "9.4"):
+        assert "epochs took" in message(results, number), message(results, number)
+    assert "the KL model 6.1 trained" in message(results, "9.5"), message(results, "9.5")
     shown = json.dumps(results["output"])
     for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid",
-                  "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)"):
+                  "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)",
+                  "KL and MMD: the latent space by class", "KL and MMD: the same walks between class means"):
         assert title in shown, f"no picture '{title}' in Gradescope's overview"
 
 

@@ -9,13 +9,15 @@ class-mean walks of part 7 in the same shuffled calls, for the report), with thi
 with the KL model 6.1 trained (USES, for the report's comparison only). 9.4 is the mean BCE of
 the reconstructions of the changed test images; 9.5 the judge's MMD between the codes
 z = mu + sigma * eps of those images and the judge's samples of N(0, I), counted only while 9.4
-earns credit (codes of a model that does not reconstruct say nothing).
+earns credit (codes of a model that does not reconstruct say nothing). Both count only when
+mmd_training_loss, exported too, gives two values for the same inputs, as one that draws its
+prior samples must (a KL loss in its place is deterministic).
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, fact
+from ..kit import Fail, Test, array, bce, fact, scalar
 from .. import settings
-from . import end_to_end, explore
+from . import end_to_end, explore, models
 from . import mmd as unit
 
 NAME = "e2e_mmd"
@@ -26,6 +28,8 @@ NO_HOST = "there is no KL model to compare with: the training of 6.1 (part e2e_v
 EPOCHS = settings.EPOCHS
 TRAINING_SHARE = 0.3  # of the training budget (scaled with the others' when they add up to more than 1)
 SUFFIX = "_mmd"  # this part's endpoints: encode_mmd, decode_mmd (encode, decode are the KL model's)
+DRAWS = ("training_loss",)  # mmd_training_loss draws eps and prior_z
+N = 64  # the batch mmd_training_loss is called on by the judge
 
 
 def reentrant_swap(original, replacement):
@@ -52,12 +56,26 @@ def build(s, ex, given):
     training = reentrant_swap(s.vae.loss_function, s.mmd.mmd_training_loss)
     replace_everywhere(s.vae.loss_function, training, s.assignment.train_vae)
     end_to_end.build(s, ex, False, given, epochs=EPOCHS, suffix=SUFFIX)
+    z, image = settings.LATENT_SIZE, (N,) + models.IMAGE
+    ex.endpoint("training_loss", s.mmd.mmd_training_loss, [image, image, (N, z), (N, z)],
+                f"calling mmd_training_loss(x_hat, x, mu, logvar) with images {list(image)} and [{N}, {z}] codes")
+    ex.save("training_loss")
 
 
 def inputs(rng):
     """6.1's secret images, noise and decoding order with part 7's walks; the judge's prior samples."""
-    return {**explore.inside_inputs(rng),
-            "prior": rng.normal(size=(settings.EVAL_IMAGES, settings.LATENT_SIZE)).astype(np.float32)}
+    z = settings.LATENT_SIZE
+    return {**explore.inside_inputs(rng), "prior": rng.normal(size=(settings.EVAL_IMAGES, z)).astype(np.float32),
+            "loss_x_hat": rng.uniform(0.05, 0.95, (N,) + models.IMAGE).astype(np.float32),
+            "loss_x": rng.beta(0.3, 0.3, (N,) + models.IMAGE).astype(np.float32),
+            "loss_mu": rng.normal(size=(N, z)).astype(np.float32),
+            "loss_logvar": rng.uniform(-2.0, 0.0, (N, z)).astype(np.float32)}
+
+
+def training_losses(e, i):
+    """mmd_training_loss twice on the same judge's batch."""
+    batch = [i[f"loss_{k}"] for k in ("x_hat", "x", "mu", "logvar")]
+    return {"first": e.training_loss(*batch), "second": e.training_loss(*batch)}
 
 
 REPORT_ONLY = ("kl",)  # measured for the report's comparison; no test is graded on it
@@ -66,6 +84,7 @@ MEASURES = [
      lambda e, i: explore.inside(e, i, SUFFIX)),
     ("kl", "encoding and decoding them with the VAE 6.1 trained (the KL model), for the report",
      lambda e, i: explore.inside(e, i)),
+    ("training_loss", "calling mmd_training_loss twice on the same batch", training_losses),
 ]
 
 
@@ -97,7 +116,18 @@ def prior_mmd(z, i):
     return float(unit.mmd_biased(z, i["prior"], np.sqrt(z.shape[1])))
 
 
+def draws_its_samples(run):
+    """Fail unless mmd_training_loss gave two finite, different values for the same inputs."""
+    first = scalar(run, "training_loss", "first", "mmd_training_loss(...)")
+    second = scalar(run, "training_loss", "second", "mmd_training_loss(...)")
+    if first == second:
+        raise Fail(f"mmd_training_loss returned {first:.6g} twice for the same inputs: it must draw new eps and "
+                   "prior_z ~ N(0, I) on every call (tf.random.normal), as the MMD loss needs samples of the prior "
+                   "(a KL loss in its place gives the same value every time). No points for 9.4-9.5.")
+
+
 def check_reconstruction(run, i):
+    draws_its_samples(run)
     b, seconds = bar(), fact(run, "train").get("seconds")
     loss, clean = reconstruction(run, i)
     if loss < b.zero:
@@ -115,6 +145,7 @@ def check_reconstruction(run, i):
 
 
 def check_prior(run, i):
+    draws_its_samples(run)
     data = settings.data()
     loss, _ = reconstruction(run, i)
     if not loss < data.mmd_bce_zero:
