@@ -2,6 +2,8 @@
 their row, a correct mmd.py in another style loses nothing, the stencil earns nothing. The
 trained reference's 9.4-9.5 and the pictures: test_end_to_end.py; the checks on fabricated
 measurements: test_checks.py."""
+import sys
+
 import pytest
 
 from autograder.course import load
@@ -9,9 +11,11 @@ from conftest import MMD, ROOT, full, message, numbers
 
 PART9 = ("mmd", "e2e_mmd")
 STYLE = ROOT / "tests" / "submissions" / "mmd_style" / "mmd.py"
-KL_LEFT_IN = ("    return bce_function(x_hat, x) / batch_size + weight * mmd(z, prior_z, bandwidth)",
-              "    kl = -0.5 * tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar))\n"
-              "    return (bce_function(x_hat, x) + kl) / batch_size + weight * mmd(z, prior_z, bandwidth)")
+# The KL term left in by calling loss_function: while 9.4 trains, loss_function is bound to
+# mmd_training_loss, except inside it, so this trains (with KL + MMD) instead of recursing.
+KL_LEFT_IN = [("from vae import bce_function\n", "from vae import bce_function, loss_function\n"),
+              ("    return bce_function(x_hat, x) / batch_size + weight * mmd(z, prior_z, bandwidth)",
+               "    return loss_function(x_hat, x, mu, logvar) + weight * mmd(z, prior_z, bandwidth)")]
 
 # name -> (mmd.py changes, {test: score}, {test: words in its message}). 9.2 runs mmd with the
 # grader's kernel, 9.3 and the training with the grader's mmd: each slip costs its own test.
@@ -24,7 +28,7 @@ BUGS = {
         [("    return mean_kernel(a, a) + mean_kernel(b, b) - 2.0 * mean_kernel(a, b)",
           "    return mean_kernel(a, a) + mean_kernel(b, b)")],
         {"9.2": 0}, {"9.2": "cross term"}),
-    "the KL term left in": ([KL_LEFT_IN], {"9.3": 0}, {"9.3": "KL term is still in"}),
+    "the KL term left in": (KL_LEFT_IN, {"9.3": 0}, {"9.3": "KL term is still in"}),
     "prior samples drawn with the wrong scale": (
         [("    prior_z = tf.random.normal(tf.shape(mu))", "    prior_z = tf.random.normal(tf.shape(mu), stddev=2.0)")],
         {"9.5": 0}, {"9.5": "far from N(0, I)"}),
@@ -48,6 +52,18 @@ def test_part_9_is_extra_credit_in_every_course_that_grades_it():
             assert all(t.extra_credit for t in course.tests.get(part, ())), path
     course = load(MMD)
     assert course.maximum() == load(ROOT / "courses" / "default.toml").maximum()
+
+
+def test_the_handout_rubric_shows_part_9_as_extra_credit():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import package
+
+    readme = package.student_readme(load(MMD))
+    assert "### How you are graded (100 points, plus 10 extra credit)" in readme
+    assert "| 9.1–9.3 part 9 (`mmd.py`), extra credit | 1+2+2 extra credit |" in readme
+    assert "| 9.4–9.5 part 9: the MMD-VAE end to end, extra credit | 2+3 extra credit |" in readme
+    assert "python code/assignment.py --mmd" in readme
+    assert "python code/assignment.py --mmd" not in package.student_readme(load(ROOT / "courses" / "default.toml"))
 
 
 @pytest.mark.slow

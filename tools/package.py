@@ -107,7 +107,10 @@ def rubric_row(line, tests):
     if len(clauses) == len(numbers) and len(shown) < len(numbers):  # one clause per test: keep the shown ones'
         checks = "; ".join(c for n, c in zip(numbers, clauses) if n in shown)
     name = (f"{shown[0]}–{shown[-1]}" if len(shown) > 1 else shown[0]) if len(shown) == len(numbers) else ", ".join(shown)
-    points = "+".join(f"{tests[n].points:g}" + (" extra credit" if tests[n].extra_credit else "") for n in shown)
+    if all(tests[n].extra_credit for n in shown):  # "1+2+2 extra credit"
+        points = "+".join(f"{tests[n].points:g}" for n in shown) + " extra credit"
+    else:
+        points = "+".join(f"{tests[n].points:g}" + (" extra credit" if tests[n].extra_credit else "") for n in shown)
     return f"| {name} {label}| {points} | {checks} |"
 
 

@@ -8,10 +8,11 @@ The measuring process encodes and decodes the judge's secret images as 6.1 does 
 class-mean walks of part 7 in the same shuffled calls, for the report), with this model and
 with the KL model 6.1 trained (USES, for the report's comparison only). 9.4 is the mean BCE of
 the reconstructions of the changed test images; 9.5 the judge's MMD between the codes
-z = mu + sigma * eps of those images and the judge's samples of N(0, I), counted only while 9.4
-earns credit (codes of a model that does not reconstruct say nothing). Both count only when
-mmd_training_loss, exported too, gives two values for the same inputs, as one that draws its
-prior samples must (a KL loss in its place is deterministic).
+z = mu + sigma * eps of the unchanged images (the data's aggregate, which the MMD term matches
+to the prior: turned images' codes sit outside it for every model) and the judge's samples of
+N(0, I), counted only while 9.4 earns credit (codes of a model that does not reconstruct say
+nothing). Both count only when the training loss, exported too, gives two values for the same
+inputs, as one that draws its prior samples must (a KL loss in its place is deterministic).
 """
 import numpy as np
 
@@ -57,7 +58,7 @@ def build(s, ex, given):
     replace_everywhere(s.vae.loss_function, training, s.assignment.train_vae)
     end_to_end.build(s, ex, False, given, epochs=EPOCHS, suffix=SUFFIX)
     z, image = settings.LATENT_SIZE, (N,) + models.IMAGE
-    ex.endpoint("training_loss", s.mmd.mmd_training_loss, [image, image, (N, z), (N, z)],
+    ex.endpoint("training_loss", training, [image, image, (N, z), (N, z)],
                 f"calling mmd_training_loss(x_hat, x, mu, logvar) with images {list(image)} and [{N}, {z}] codes")
     ex.save("training_loss")
 
@@ -104,11 +105,11 @@ def reconstruction(run, i):
 
 
 def codes(run, i, name):
-    """z = mu + sigma * eps of the changed test images (the codes the decoder was given): [EVAL_IMAGES, Z]."""
+    """z = mu + sigma * eps of the unchanged images (the codes the decoder was given): [CLEAN_IMAGES, Z]."""
     total, changed = len(i["x_eval"]), int(i["changed"])
-    mu = array(run, name, "mu", (total, settings.LATENT_SIZE))[:changed]
-    logvar = array(run, name, "logvar", (total, settings.LATENT_SIZE))[:changed]
-    return mu + np.exp(0.5 * logvar) * i["eps"][:changed]
+    mu = array(run, name, "mu", (total, settings.LATENT_SIZE))[changed:]
+    logvar = array(run, name, "logvar", (total, settings.LATENT_SIZE))[changed:]
+    return mu + np.exp(0.5 * logvar) * i["eps"][changed:]
 
 
 def prior_mmd(z, i):
@@ -121,9 +122,10 @@ def draws_its_samples(run):
     first = scalar(run, "training_loss", "first", "mmd_training_loss(...)")
     second = scalar(run, "training_loss", "second", "mmd_training_loss(...)")
     if first == second:
-        raise Fail(f"mmd_training_loss returned {first:.6g} twice for the same inputs: it must draw new eps and "
-                   "prior_z ~ N(0, I) on every call (tf.random.normal), as the MMD loss needs samples of the prior "
-                   "(a KL loss in its place gives the same value every time). No points for 9.4-9.5.")
+        raise Fail(f"mmd_training_loss returned {first:.6g} twice for the same inputs, so its value does not depend "
+                   "on samples of the prior: it must draw new eps and prior_z ~ N(0, I) on every call "
+                   "(tf.random.normal) and weigh the MMD term by a positive MMD_WEIGHT (a KL loss in its place gives "
+                   "the same value every time). No points for 9.4-9.5.")
 
 
 def check_reconstruction(run, i):
@@ -156,8 +158,8 @@ def check_prior(run, i):
         compared = f" (the KL model 6.1 trained: {prior_mmd(codes(run, i, 'kl'), i):.4f})"
     except Fail:
         compared = ""
-    detail = (f"the judge's MMD between your MMD-VAE's codes of {settings.EVAL_IMAGES} changed test images and as many "
-              f"samples of N(0, I) is {value:.4f}{compared}")
+    detail = (f"the judge's MMD between your MMD-VAE's codes of {settings.CLEAN_IMAGES} upright {settings.data().title} "
+              f"images and {len(i['prior'])} samples of N(0, I) is {value:.4f}{compared}")
     if value < data.mmd_prior_bar:
         return 1.0, f"{detail} < {data.mmd_prior_bar:g}"
     fraction = (data.mmd_prior_zero - value) / (data.mmd_prior_zero - data.mmd_prior_bar)
