@@ -77,7 +77,8 @@ def mmd_training_loss(x_hat, x, mu, logvar):
     both [N, Z] (tf.random.normal), and return
         mmd_loss_function(x_hat, x, mu, logvar, eps, prior_z, MMD_WEIGHT, sqrt(Z)).
     The bandwidth sqrt(Z) puts two independent prior samples at kernel value exp(-1) on
-    average; another heuristic (the median distance, say) is yours to choose here.
+    average; another heuristic (the median distance, say) is yours to choose here. Fresh
+    samples on every call: the autograder calls it twice on one batch, and the values must differ.
     """
     # STENCIL: raise NotImplementedError("mmd_training_loss: draw eps and prior_z ~ N(0, I), [N, Z], and call mmd_loss_function")
     # BEGIN SOLUTION
