@@ -95,6 +95,15 @@ def linear_credit(value, floor, bar, detail):
     return min(fraction, 0.99), f"{detail}; full points need more than {bar:.0%}, partial credit runs linearly from {floor:.0%}"
 
 
+def falling_credit(value, bar, zero):
+    """The fraction earned by a value that gets full points below `bar`, none at or above `zero`,
+    and partial credit linearly between (never full at or above the bar): 1.0, (0, 0.99] or 0.0."""
+    if value < bar:
+        return 1.0
+    fraction = (zero - value) / (zero - bar)
+    return min(fraction, 0.99) if fraction > 0 else 0.0
+
+
 def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
     observed, expected = np.asarray(observed), np.asarray(expected)
     if observed.shape != expected.shape:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kit import Fail, array, fact, images, neg_elbo, one_hot
+from ..kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot
 from .. import distort, settings
 from . import models
 
@@ -249,13 +249,13 @@ def check_loss(run, i, model, bar=None):
     own = reported[bar.epochs - 1] if len(reported) >= bar.epochs else None
     said = f" (train_vae's own epoch {bar.epochs}: {own / batches:.1f})" if own is not None and np.isfinite(own) else ""
     timed = epoch_times(report.get("seconds")[:bar.epochs] if isinstance(report.get("seconds"), list) else None)
-    if loss < bar.threshold:
+    credit = falling_credit(loss, bar.threshold, bar.zero)
+    if credit == 1.0:
         return 1.0, (f"loss per image {loss:.1f} < {bar.threshold:.0f} on the judge's changed test images "
                      f"({clean:.1f} on unchanged ones){said}.{timed}")
     message = (f"after {bar.epochs} epochs your {model}'s loss per image on {settings.EVAL_IMAGES} test images "
                f"is {loss:.1f}; it must be below {bar.threshold:.0f}{said}")
-    fraction = (bar.zero - loss) / (bar.zero - bar.threshold)
-    if not fraction > 0:
+    if not credit:
         raise Fail(message + f". Check the loss, the learning rate use and that every batch is trained on.{timed}")
-    return min(fraction, 0.99), (f"{message}; partial credit runs linearly to 0 at {bar.zero:.0f}. "
+    return credit, (f"{message}; partial credit runs linearly to 0 at {bar.zero:.0f}. "
                                  f"A larger hidden size or another layer usually gets below it.{timed}")
