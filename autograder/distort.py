@@ -44,9 +44,9 @@ def match_histograms(moved, original):
     return out
 
 
-def transformations(n, rng):
+def transformations(n, rng, degrees=DEGREES):
     """The secret part: per image a 2 x 2 matrix [N, 2, 2] and an elastic field [N, 2, 28, 28]."""
-    angle = np.deg2rad(rng.uniform(*DEGREES, n)) * rng.choice([-1.0, 1.0], n)
+    angle = np.deg2rad(rng.uniform(*degrees, n)) * rng.choice([-1.0, 1.0], n)
     zoom = 1 + rng.uniform(-AFFINE, AFFINE, (n, 2))
     shear = rng.uniform(-AFFINE, AFFINE, n)
     matrix = np.empty((n, 2, 2))
@@ -65,7 +65,7 @@ def apply(images, matrix, field):
     return match_histograms(moved, images.reshape(len(images), -1)).reshape(images.shape)
 
 
-def distort(images, rng):
+def distort(images, rng, degrees=DEGREES):
     """images uint8 [N, 28, 28] -> float32 [N, 28, 28] in [0, 1], each changed by its own
-    secret transformation (drawn from `rng`)."""
-    return apply(images / 255.0, *transformations(len(images), rng)).astype(np.float32)
+    secret transformation (drawn from `rng`; turned by `degrees`, a range, either way)."""
+    return apply(images / 255.0, *transformations(len(images), rng, degrees)).astype(np.float32)

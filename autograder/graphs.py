@@ -4,7 +4,8 @@ Runs in the measuring process (which imports no student code). A SavedModel writ
 the student's process is untrusted: it is copied into a clean folder keeping only what
 TensorFlow 2 needs to load it (the object graph, the functions it can reach, the
 variables' values), and refused unless every operation in those functions is on the
-allow-list below: math, neural-network, random, variable and control-flow operations.
+allow-list below: math, neural-network, random, variable and control-flow operations (and their
+gradients).
 Nothing that reads or writes files, runs Python or talks to the system can be loaded.
 
 Each endpoint is loaded on its own, and an endpoint that has no reason to draw random
@@ -54,7 +55,10 @@ StatelessRandomUniformInt StatelessRandomUniformIntV2 StatelessTruncatedNormal S
 StatelessRandomGetKeyCounter StatelessRandomGetKeyCounterAlg StatelessRandomGetAlg StatelessMultinomial
 RngReadAndSkip RngSkip StatefulStandardNormalV2 StatefulUniform StatefulUniformInt StatefulTruncatedNormal
 StringFormat AsString PrintV2
-""".split())
+TanhGrad SigmoidGrad SoftplusGrad SoftsignGrad ReluGrad Relu6Grad EluGrad SeluGrad LeakyReluGrad GeluGrad
+SqrtGrad RsqrtGrad ReciprocalGrad InvGrad BiasAddGrad StridedSliceGrad ConcatOffset Conv2DBackpropFilter
+MaxPoolGrad AvgPoolGrad FusedBatchNormGradV3 EmptyTensorList
+""".split())  # the last lines: the gradients of the ops above (svi takes gradient steps inside its graph)
 # What can carry a value from one call to the next: writing a variable, a generator's state
 # (tf.random.Generator, and Keras' seed generators through the writes), a random kernel's
 # hidden state (it advances with every draw, by an amount the graph can choose).

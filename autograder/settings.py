@@ -88,7 +88,8 @@ MAX_COPY_FRACTION = 0.01
 # mmd, e2e_mmd (part 9): 5.0 s, and 43.4 s to train 5 epochs (6.1's training beside it: 48.1 s) on 2 cores.
 REFERENCE_SECONDS = {"reparameterize": 4.7, "loss": 2.4, "vae": 3.2, "cvae": 3.3, "train_vae": 3.5,
                      "e2e_vae": 49.2, "e2e_cvae": 267.0, "explore": 25.0,
-                     "conv_vae": 8.0, "e2e_conv": 120.0, "mmd": 4.0, "e2e_mmd": 50.0, "measure": 12.0}
+                     "conv_vae": 8.0, "e2e_conv": 120.0, "mmd": 4.0, "e2e_mmd": 50.0,
+                     "inference": 10.0, "e2e_inference": 60.0, "measure": 12.0}
 TWO_CORE_SPEEDUP = 1.58
 
 

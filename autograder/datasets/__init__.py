@@ -58,6 +58,17 @@ class Dataset:
     # 9.5: the judge's MMD between its codes of the changed test images and N(0, I) samples
     mmd_prior_bar: float
     mmd_prior_zero: float
+    # 10.10: the 2-D InferenceVAE's loss per image after e2e_inference.EPOCHS epochs, its partial-credit end,
+    # and what no trained one shows (memorised())
+    inference_loss_threshold: float
+    inference_loss_zero: float
+    inference_loss_floor: float
+    inference_max_clean_gap: float
+    # 10.11: the completed bottom halves' BCE over the training mean image's (full points below the bar, none at 1);
+    # 10.12: the judge classifier's rate on the completed images (full points above the bar, none at the floor)
+    inpaint_ratio_bar: float
+    inpaint_recognised_bar: float
+    inpaint_recognised_floor: float
     notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
 
     def label(self, k):

@@ -17,6 +17,6 @@ its part (see README.md, "Adding a part"):
 """
 from importlib import import_module
 
-NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae", "explore", "conv_vae", "e2e_conv", "mmd", "e2e_mmd")
+NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae", "explore", "conv_vae", "e2e_conv", "mmd", "e2e_mmd", "inference", "e2e_inference")
 PARTS = tuple(import_module(f"{__name__}.{name}") for name in NAMES)
 BY_NAME = {part.NAME: part for part in PARTS}

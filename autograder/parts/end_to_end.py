@@ -22,10 +22,10 @@ from . import models
 CHUNK = 500  # images per call of the exported encoder and decoder
 
 
-def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix=""):
+def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="", latent=settings.LATENT_SIZE):
     """Student process: train the model make() gives (default: vae.py's VAE or CVAE) with the
     student's train_vae, export it after `epochs` epochs as encode{suffix} and decode{suffix}
-    (and, for the CVAE, again after GENERATION_EPOCHS)."""
+    (and, for the CVAE, again after GENERATION_EPOCHS). Returns the model (None if none was built)."""
     from autograder.student import call_recording_form, pristine_assignment
 
     tf, state = s.tf, {"reported": [], "seconds": []}
@@ -44,7 +44,7 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
         model.optimizer.build(model.trainable_variables)
         state["initial"] = [v.numpy() for v in model.trainable_variables]
         flags = ["--batch_size", str(settings.BATCH_SIZE), "--num_epochs", str(epochs),
-                 "--latent_size", str(settings.LATENT_SIZE), "--learning_rate", str(settings.LEARNING_RATE)]
+                 "--latent_size", str(latent), "--learning_rate", str(settings.LEARNING_RATE)]
         state["args"] = helpers.parseArguments(flags + (["--is_cvae"] if conditional else []))
         state["data"] = helpers.load_mnist(settings.BATCH_SIZE)
         state["model"] = model
@@ -70,7 +70,7 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
     ex.run("train", f"training with train_vae for {epochs} epochs", lambda: train(epochs), ["setup"])
     model = state.get("model")
     form = (settings.IMAGE_SIZE + settings.NUM_CLASSES,) if conditional else state.get("form", {}).get("form")
-    code = settings.LATENT_SIZE + (settings.NUM_CLASSES if conditional else 0)
+    code = latent + (settings.NUM_CLASSES if conditional else 0)
     ex.endpoint(f"encode{suffix}", models.encode_fn(model), [(CHUNK,) + (form or (settings.IMAGE_SIZE,))],
                 "exporting the trained encoder, mu_layer and logvar_layer", ["train"])
     ex.endpoint(f"decode{suffix}", lambda z: model.decoder(z), [(CHUNK, code)], "exporting the trained decoder",
@@ -84,6 +84,7 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
         ex.endpoint("decode_final", lambda z: model.decoder(z), [(CHUNK, code)],
                     f"exporting the decoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
         ex.save("final")
+    return model
 
 
 def stopped_learning(variables, initial, done):

@@ -1,0 +1,326 @@
+"""Part 10 (10.1-10.9): inference.py's densities, top half, likelihood, joint, SVI and inpainting.
+
+Each function is traced in the student's process and run in the measuring process on the
+judge's secret inputs, against the judge's numpy. A function that builds on others is traced
+with the judge's own versions of them (judge_functions), so that a slip costs the test of the
+function it is in only. svi and inpaint run on the judge's stand-in decoder (a 2-D tanh MLP whose
+weights are secret inputs) and on images drawn from it: the judge evaluates the ELBO of the q
+that svi returns with its own samples, against log p(top half) computed on a fine grid (no
+Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.12).
+"""
+import numpy as np
+
+from ..kit import Fail, Test, array, close, scalar
+from .train_vae import replace_everywhere
+
+NAME = "inference"
+FILES = ("vae.py", "inference.py")
+DRAWS = ("svi",)  # svi draws its samples
+Z, D, TOP = 2, 784, 392
+N = 32  # rows of the density and likelihood cases
+HIDDEN = 32  # the stand-in decoder's hidden units
+IMAGES = 24  # images svi is run on
+GRID = np.linspace(-4.5, 4.5, 181)  # the judge's grid over each latent axis for log p(top half)
+LOG_2PI = np.log(2.0 * np.pi)
+NAMES = ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half", "log_likelihood_top",
+         "log_joint_top")
+
+
+def judge_functions(tf):
+    """The judge's TensorFlow versions of the functions other functions build on, by name."""
+    def log_prior(z):
+        return -0.5 * tf.reduce_sum(tf.square(z), -1) - LOG_2PI * tf.cast(tf.shape(z)[-1], tf.float32) / 2
+
+    def bernoulli_log_density(logits, x):
+        return tf.reduce_sum(x * logits - tf.nn.softplus(logits), -1)
+
+    def factorized_gaussian_log_density(mean, log_std, z):
+        return tf.reduce_sum(-0.5 * tf.square((z - mean) * tf.exp(-log_std)) - log_std - LOG_2PI / 2, -1)
+
+    def top_half(x):
+        return x[..., :TOP]
+
+    def log_likelihood_top(logits, x):
+        return bernoulli_log_density(top_half(logits), top_half(x))
+
+    def log_joint_top(decode, z, x):
+        return log_prior(z) + log_likelihood_top(decode(z), x)
+    return {name: value for name, value in locals().items() if name in NAMES}
+
+
+def use_judges(module, names, tf):
+    """Bind the judge's versions of `names` in place of the student's, everywhere."""
+    judges = judge_functions(tf)
+    for name in names:
+        replace_everywhere(getattr(module, name), judges[name], module.svi)
+
+
+def standin(tf, w1, b1, w2, b2):
+    """The stand-in decoder: codes [M, 2] -> logits [M, 784], tanh(z w1 + b1) w2 + b2."""
+    return lambda z: tf.matmul(tf.tanh(tf.matmul(z, w1) + b1), w2) + b2
+
+
+def build(s, ex, given):
+    """Student process: trace each function, the later ones with the judge's versions of the earlier."""
+    tf, module = s.tf, s.inference
+    weights = [(Z, HIDDEN), (HIDDEN,), (HIDDEN, D), (D,)]
+    ex.endpoint("log_prior", module.log_prior, [(N, Z)], f"calling log_prior(z [{N}, {Z}])")
+    ex.endpoint("bernoulli", module.bernoulli_log_density, [(N, D), (N, D)],
+                f"calling bernoulli_log_density(logits [{N}, {D}], x [{N}, {D}])")
+    ex.endpoint("gaussian", module.factorized_gaussian_log_density, [(N, Z)] * 3,
+                f"calling factorized_gaussian_log_density(mean, log_std, z), [{N}, {Z}] each")
+    ex.endpoint("top_half", module.top_half, [(N, D)], f"calling top_half(x [{N}, {D}])")
+    use_judges(module, ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half"), tf)
+    ex.endpoint("elbo", module.elbo, [(N, D), (N, D), (N, Z), (N, Z), (N, Z)],
+                f"calling elbo(logits [{N}, {D}], x [{N}, {D}], z, mean, log_std [{N}, {Z}]) (with the grader's densities)")
+    ex.endpoint("likelihood", module.log_likelihood_top, [(N, D), (N, D)],
+                f"calling log_likelihood_top(logits [{N}, {D}], x [{N}, {D}]) (with the grader's top_half and "
+                "bernoulli_log_density)")
+    use_judges(module, ("log_likelihood_top",), tf)
+    ex.endpoint("joint", lambda *a: module.log_joint_top(standin(tf, *a[:4]), a[4], a[5]), weights + [(N, Z), (N, D)],
+                f"calling log_joint_top(decode, z [{N}, {Z}], x [{N}, {D}]) with the grader's decoder (and its "
+                "log_prior and log_likelihood_top)")
+    use_judges(module, ("log_joint_top",), tf)
+    ex.endpoint("svi", lambda *a: module.svi(standin(tf, *a[:4]), a[4]), weights + [(IMAGES, D)],
+                f"calling svi(decode, x [{IMAGES}, {D}]) with the grader's decoder (and its log_joint_top and "
+                "factorized_gaussian_log_density)")
+    ex.endpoint("inpaint", lambda *a: module.inpaint(standin(tf, *a[:4]), a[4], a[5]), weights + [(N, D), (N, Z)],
+                f"calling inpaint(decode, x [{N}, {D}], z [{N}, {Z}]) with the grader's decoder (and its top_half)")
+    ex.save("functions")
+
+
+def logits_of(i, z):
+    """The stand-in decoder in numpy: z [M, 2] -> logits [M, 784], float64."""
+    return np.tanh(z @ i["w1"] + i["b1"]) @ i["w2"] + i["b2"]
+
+
+def inputs(rng):
+    """Codes, logits (some of them +-50 to +-200, where log(sigmoid) rounds to log(0)), binary
+    images, Gaussian parameters; a stand-in decoder whose posteriors are smooth and one-peaked
+    (a mildly bent, nearly linear map to logits) and images drawn from it at codes z ~ N(0, I)."""
+    logits = rng.normal(scale=3.0, size=(N, D))
+    extreme = rng.random((N, D)) < 0.05
+    logits[extreme] = rng.choice([-1.0, 1.0], extreme.sum()) * rng.uniform(50.0, 200.0, extreme.sum())
+    out = {"z": rng.normal(scale=1.3, size=(N, Z)), "logits": logits,
+           "x": (rng.random((N, D)) < 0.3).astype(np.float64),
+           "mean": rng.normal(size=(N, Z)), "log_std": rng.uniform(-2.0, 1.0, (N, Z)),
+           "w1": rng.normal(scale=0.6, size=(Z, HIDDEN)), "b1": rng.normal(scale=0.3, size=HIDDEN),
+           "w2": rng.normal(scale=0.25, size=(HIDDEN, D)), "b2": rng.normal(-1.5, 1.0, D)}
+    out["sample"] = out["mean"] + np.exp(out["log_std"]) * rng.normal(size=(N, Z))
+    truth = rng.normal(size=(IMAGES, Z))
+    out["images"] = (rng.random((IMAGES, D)) < 1 / (1 + np.exp(-logits_of(out, truth)))).astype(np.float64)
+    out["eps_judge"] = rng.normal(size=(4096, Z))
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+# measuring process ------------------------------------------------------------------
+
+def weights(i):
+    return [i[k] for k in ("w1", "b1", "w2", "b2")]
+
+
+MEASURES = [
+    ("log_prior", "calling log_prior(z)", lambda e, i: {"value": e.log_prior(i["z"])}),
+    ("bernoulli", "calling bernoulli_log_density(logits, x)",
+     lambda e, i: {"value": e.bernoulli(i["logits"], i["x"])}),
+    ("gaussian", "calling factorized_gaussian_log_density(mean, log_std, z)",
+     lambda e, i: {"value": e.gaussian(i["mean"], i["log_std"], i["sample"])}),
+    ("top_half", "calling top_half(x)", lambda e, i: {"value": e.top_half(i["logits"])}),
+    ("elbo", "calling elbo(logits, x, z, mean, log_std)",
+     lambda e, i: {"value": e.elbo(i["logits"], i["x"], i["sample"], i["mean"], i["log_std"])}),
+    ("likelihood", "calling log_likelihood_top(logits, x)", lambda e, i: {"value": e.likelihood(i["logits"], i["x"])}),
+    ("joint", "calling log_joint_top(decode, z, x)", lambda e, i: {"value": e.joint(*weights(i), i["z"], i["x"])}),
+    ("svi", "calling svi(decode, x) on the grader's decoder and images",
+     lambda e, i: dict(zip(("mean", "log_std"), e.svi(*weights(i), i["images"])))),
+    ("inpaint", "calling inpaint(decode, x, z)", lambda e, i: {"value": e.inpaint(*weights(i), i["x"], i["z"])}),
+]
+
+
+# checks (judge) -----------------------------------------------------------------------
+
+def log_prior(z):
+    return -0.5 * (z ** 2).sum(-1) - LOG_2PI * z.shape[-1] / 2
+
+
+def softplus(v):
+    return np.logaddexp(0.0, v)
+
+
+def bernoulli(logits, x):
+    """log p(x | logits) summed over the last axis, float64 (stable for any logits)."""
+    return (x * logits - softplus(logits)).sum(-1)
+
+
+def gaussian(mean, log_std, z):
+    return (-0.5 * ((z - mean) * np.exp(-log_std)) ** 2 - log_std - LOG_2PI / 2).sum(-1)
+
+
+def f64(i, *keys):
+    return [i[k].astype(np.float64) for k in keys]
+
+
+def check_prior(run, i):
+    z, = f64(i, "z")
+    got = array(run, "log_prior", "value", None, "log_prior(z)")
+    known = [(-0.5 * (z ** 2).sum(-1), "the constant -log(2 pi) per dimension / 2 is missing"),
+             (-0.5 * (z ** 2).sum(-1) - LOG_2PI / 2, "the constant is -log(2 pi) / 2 for each of the Z dimensions"),
+             (-0.5 * z ** 2 - LOG_2PI / 2, "sum over the latent dimensions: return [N]")]
+    close(got, log_prior(z), "log_prior(z)", 1e-4, 1e-3, diagnose(got, known, "log N(z; 0, I) = -|z|^2 / 2 - Z log(2 pi) / 2"))
+
+
+def diagnose(got, known, default):
+    return next((words for value, words in known if value.shape == got.shape and np.allclose(got, value, 1e-4, 1e-3)),
+                default)
+
+
+def check_bernoulli(run, i):
+    logits, x = f64(i, "logits", "x")
+    expected = bernoulli(logits, x)
+    got = run.arrays.get("bernoulli.value")
+    if got is not None and got.shape == expected.shape and not np.all(np.isfinite(got)):
+        raise Fail("bernoulli_log_density returned NaN or inf for logits as large as +-200 (the grader's include "
+                   "some): log(sigmoid(l)) rounds to log(0) there. Write it without the log of a sigmoid: "
+                   "x * l - softplus(l) (or tf.math.log_sigmoid).")
+    got = array(run, "bernoulli", "value", None, "bernoulli_log_density(logits, x)")
+    sigmoid = 1 / (1 + np.exp(-np.clip(logits, -30, 30)))
+    known = [((x * np.log(np.clip(sigmoid, 1e-7, 1)) + (1 - x) * np.log(np.clip(1 - sigmoid, 1e-7, 1))).sum(-1),
+              "it is right only for moderate logits: clipping the sigmoid is not exact for large ones; "
+              "use x * l - softplus(l)"),
+             (x * logits - softplus(logits), "sum over the pixels: return [...] without the last axis"),
+             ((x * logits + softplus(-logits)).sum(-1), "the sign of the softplus term: x * l - softplus(l)")]
+    close(got, expected, "bernoulli_log_density(logits, x)", 1e-4, 1e-2,
+          diagnose(got, known, "sum over pixels of x * l - softplus(l)"))
+
+
+def check_gaussian(run, i):
+    mean, log_std, z = f64(i, "mean", "log_std", "sample")
+    got = array(run, "gaussian", "value", None, "factorized_gaussian_log_density(mean, log_std, z)")
+    square = ((z - mean) * np.exp(-log_std)) ** 2
+    known = [((-0.5 * square - LOG_2PI / 2).sum(-1), "the -log_std term is missing (the density's normaliser)"),
+             ((-0.5 * (z - mean) ** 2 / np.exp(log_std) - log_std - LOG_2PI / 2).sum(-1),
+              "log_std was used as a log-variance: divide by exp(log_std)^2"),
+             ((-0.5 * square - log_std).sum(-1), "the constant -log(2 pi) / 2 per dimension is missing")]
+    close(got, gaussian(mean, log_std, z), "factorized_gaussian_log_density(mean, log_std, z)", 1e-4, 1e-3,
+          diagnose(got, known, "each dimension: -(z - m)^2 / (2 s^2) - log s - log(2 pi) / 2, s = exp(log_std)"))
+
+
+def check_top_half(run, i):
+    logits, = f64(i, "logits")
+    got = array(run, "top_half", "value", None, "top_half(x)")
+    grid = logits.reshape(N, 28, 28)
+    known = [(grid[:, :, :14].reshape(N, -1), "that is the left half (columns 0-13); the top half is rows 0-13"),
+             (grid[:, 14:].reshape(N, -1), "that is the bottom half; the top half is rows 0-13"),
+             (logits[:, :14], "the top half of a flattened image is its first 14 rows: entries 0-391")]
+    close(got, logits[:, :TOP], "top_half(x)", 1e-6, 1e-6, diagnose(got, known, "rows 0-13: x[..., :392]"))
+
+
+def check_elbo(run, i):
+    logits, x, z, mean, log_std = f64(i, "logits", "x", "sample", "mean", "log_std")
+    got = scalar(run, "elbo", "value", "elbo(...)")
+    parts = bernoulli(logits, x), log_prior(z), gaussian(mean, log_std, z)
+    expected = float(np.mean(parts[0] + parts[1] - parts[2]))
+    known = [(np.mean(parts[0] + parts[1] + parts[2]), "log q(z|x) is added; the ELBO subtracts it"),
+             (np.sum(parts[0] + parts[1] - parts[2]), "that is the sum over the batch; return the mean"),
+             (-expected, "that is minus the ELBO"), (np.mean(parts[0] - parts[2]), "log p(z) is missing")]
+    if not np.isclose(got, expected, rtol=1e-4, atol=1e-2):
+        raise Fail(f"elbo returned {got:.6g}, expected {expected:.6g} (traced with the grader's densities, so those "
+                   f"are not the cause). {next((w for v, w in known if np.isclose(got, v, 1e-4, 1e-2)), '')}".strip())
+
+
+def check_likelihood(run, i):
+    logits, x = f64(i, "logits", "x")
+    got = array(run, "likelihood", "value", None, "log_likelihood_top(logits, x)")
+    known = [(bernoulli(logits, x), "that sums over all 784 pixels; the bottom half is unobserved: top half only"),
+             (bernoulli(logits[:, TOP:], x[:, TOP:]), "that is the bottom half; use the top half (rows 0-13)")]
+    close(got, bernoulli(logits[:, :TOP], x[:, :TOP]), "log_likelihood_top(logits, x)", 1e-4, 1e-2,
+          diagnose(got, known, "bernoulli_log_density of the top halves of logits and x") +
+          " (traced with the grader's top_half and bernoulli_log_density)")
+
+
+def check_joint(run, i):
+    z, x = f64(i, "z", "x")
+    got = array(run, "joint", "value", None, "log_joint_top(decode, z, x)")
+    logits = logits_of({k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}, z)
+    top = bernoulli(logits[:, :TOP], x[:, :TOP])
+    known = [(top, "log p(z) is missing"), (top - log_prior(z), "log p(z) is subtracted; add it")]
+    close(got, log_prior(z) + top, "log_joint_top(decode, z, x)", 1e-4, 1e-2,
+          diagnose(got, known, "log_prior(z) + log_likelihood_top(decode(z), x)") +
+          " (traced with the grader's log_prior and log_likelihood_top)")
+
+
+def log_evidence(i, x_top):
+    """log p(top half) of each image [IMAGES] by the judge's grid over the 2-D latent space, with
+    the grid posterior's mean [IMAGES, 2]."""
+    w = {k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}
+    za, zb = np.meshgrid(GRID, GRID, indexing="ij")
+    z = np.stack([za.ravel(), zb.ravel()], 1)
+    logits = logits_of(w, z)[:, :TOP]
+    joint = x_top @ logits.T - softplus(logits).sum(1)[None] + log_prior(z)[None]  # [IMAGES, G]
+    top = joint.max(1, keepdims=True)
+    weights = np.exp(joint - top)
+    cell = (GRID[1] - GRID[0]) ** 2
+    evidence = top[:, 0] + np.log(weights.sum(1) * cell)
+    return evidence, (weights @ z) / weights.sum(1, keepdims=True)
+
+
+def elbo_of(i, x_top, mean, log_std):
+    """The judge's estimate of each image's ELBO for q = N(mean, diag(exp(log_std))^2) [IMAGES],
+    with its own samples (the same for every q)."""
+    w = {k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}
+    eps = i["eps_judge"].astype(np.float64)
+    z = mean[:, None] + np.exp(log_std)[:, None] * eps[None]  # [IMAGES, S, 2]
+    logits = logits_of(w, z.reshape(-1, Z)).reshape(len(mean), len(eps), D)[..., :TOP]
+    joint = (x_top[:, None] * logits - softplus(logits)).sum(-1) + log_prior(z)
+    return (joint - gaussian(mean[:, None], log_std[:, None], z)).mean(1)
+
+
+def svi_gap(i, mean, log_std):
+    """The mean over the images of log p(top half) - ELBO(q): 0 for the exact posterior."""
+    x_top = i["images"][:, :TOP].astype(np.float64)
+    evidence, _ = log_evidence(i, x_top)
+    return float(np.mean(evidence - elbo_of(i, x_top, mean, log_std)))
+
+
+SVI_GAP = 0.5  # nats per image, calibrated (README, part 10): correct SVI 0.01-0.05; q = N(0, I) about 60
+
+
+def check_svi(run, i):
+    mean = array(run, "svi", "mean", (IMAGES, Z), "svi's mean")
+    log_std = array(run, "svi", "log_std", (IMAGES, Z), "svi's log_std")
+    gap = svi_gap(i, mean, log_std)
+    start = svi_gap(i, np.zeros_like(mean), np.zeros_like(log_std))
+    detail = (f"the grader's ELBO of your q is {gap:.3f} nats per image below log p(top half) on the grader's "
+              f"decoder and {IMAGES} images (q = N(0, I), where SVI starts: {start:.1f})")
+    if np.allclose(mean, 0) and np.allclose(log_std, 0):
+        raise Fail(f"svi returned mean = 0, log_std = 0, where it starts: it never moved. {detail}")
+    if not gap < SVI_GAP:
+        raise Fail(f"{detail}; it must be below {SVI_GAP:g}. Check the sign of the gradient step (raise the ELBO), "
+                   "that mean and log_std are updated every step, and that the steps converge (step size).")
+    return 1.0, f"{detail} < {SVI_GAP:g}"
+
+
+def check_inpaint(run, i):
+    x, z = f64(i, "x", "z")
+    logits = logits_of({k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}, z)
+    means = 1 / (1 + np.exp(-logits))
+    got = array(run, "inpaint", "value", None, "inpaint(decode, x, z)")
+    expected = np.concatenate([x[:, :TOP], means[:, TOP:]], 1)
+    known = [(np.concatenate([x[:, :TOP], logits[:, TOP:]], 1), "the bottom half holds logits; the Bernoulli "
+              "means are sigmoid(logits)"),
+             (np.concatenate([means[:, :TOP], x[:, TOP:]], 1), "the halves are swapped: x's top, the decoder's bottom"),
+             (means, "the top half must be x's own (the observed pixels)")]
+    close(got, expected, "inpaint(decode, x, z)", 1e-4, 1e-4,
+          diagnose(got, known, "rows 0-13 from x, rows 14-27 = sigmoid(decode(z))'s") + " (traced with the grader's top_half)")
+
+
+TESTS = [
+    Test("10.1", "log_prior: log N(z; 0, I), summed over the latent dimensions", 1, check_prior),
+    Test("10.2", "bernoulli_log_density: from logits, finite for logits of +-200", 2, check_bernoulli),
+    Test("10.3", "factorized_gaussian_log_density(mean, log_std, z)", 1, check_gaussian),
+    Test("10.4", "elbo: mean of log p(x|z) + log p(z) - log q(z|x)", 2, check_elbo),
+    Test("10.5", "top_half: rows 0-13 of each image", 1, check_top_half),
+    Test("10.6", "log_likelihood_top: the top half's pixels only", 1, check_likelihood),
+    Test("10.7", "log_joint_top: log p(z) + log p(top half | z)", 1, check_joint),
+    Test("10.8", f"svi: the fitted q's ELBO is within {SVI_GAP:g} nats of log p(top half)", 3, check_svi),
+    Test("10.9", "inpaint: the true top half, the decoder's Bernoulli means below", 1, check_inpaint),
+]
