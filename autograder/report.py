@@ -76,20 +76,22 @@ def reconstruction_pairs(x, x_hat):
     return png(figure)
 
 
-def latent_scatter(panels, labels):
+def latent_scatter(panels, labels, axis="principal component"):
     """One scatter per (title, points [N, 2]) of `panels`, side by side on the same scales, each
-    point coloured by its class in `labels` [N], with a legend of the class names."""
+    point coloured by its class in `labels` [N], with a legend of the class names; the axes are
+    `axis` 1 and 2."""
     plt, data = pyplot(), settings.data()
     figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 1.2, 5), sharex=True, sharey=True,
                                 squeeze=False)
     colours = plt.get_cmap("tab10")
+    axis_name = axis
     for axis, (title, points) in zip(axes[0], panels):
         for k in range(settings.NUM_CLASSES):
             chosen = labels == k
             axis.scatter(points[chosen, 0], points[chosen, 1], s=4, color=colours(k), label=data.label(k), alpha=0.7)
         axis.set_title(title, fontsize=9)
-        axis.set_xlabel("principal component 1")
-    axes[0, 0].set_ylabel("principal component 2")
+        axis.set_xlabel(f"{axis_name} 1")
+    axes[0, 0].set_ylabel(f"{axis_name} 2")
     axes[0, -1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return png(figure)
 
@@ -205,10 +207,69 @@ def mmd_figures(run):
     ]
 
 
+def posterior_contours(grid, log_joint, mean, log_std):
+    """Isocontours of log p(z, top half) [G, G] over grid [G] (both axes) with q = N(mean, diag(exp(log_std))^2)'s,
+    at the same depths under their peaks."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    za, zb = np.meshgrid(grid, grid, indexing="ij")
+    below = [40, 20, 10, 5, 2]  # log-density levels under the peak: every mode shows, however low
+    axis.contour(za, zb, log_joint - log_joint.max(), levels=[-b for b in below], cmap="Blues")
+    q = -0.5 * (((za - mean[0]) / np.exp(log_std[0])) ** 2 + ((zb - mean[1]) / np.exp(log_std[1])) ** 2)
+    axis.contour(za, zb, q, levels=[-b for b in below], colors="red", linewidths=0.8, linestyles="solid")
+    axis.plot([], [], color="tab:blue", label="log p(z, top half): 2 to 40 below its peak")
+    axis.plot([], [], color="red", label="your q(z | top half)")
+    axis.legend(fontsize=7, loc="upper right")
+    axis.set_xlabel("z 1")
+    axis.set_ylabel("z 2")
+    return png(figure)
+
+
+def inference_figures(run):
+    """Part 10's pictures: the 2-D latent space by class, the joint and the fitted q for one digit,
+    and completed digits beside the originals; from what the judge measured."""
+    from .kit import Fail, array
+    from .parts import e2e_inference, inference
+
+    data, i, out = settings.data(), run.inputs, []
+    n = int(i["changed"])
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        mu = array(run, "evaluate", "mu", (len(i["x_eval"]), inference.Z))[:n]
+        out.append(("InferenceVAE: the 2-D latent space by class", latent_scatter(
+            [("your InferenceVAE's mean codes", mu)], i["y_eval"][:n], axis="z"),
+            f"The encoder's mean codes of the {n} changed {data.title} test images 10.10 was scored on.", "10.10"))
+    except Fail:
+        pass
+    try:
+        completed = e2e_inference.completed(run, i)
+        mean = array(run, "complete", "mean", (e2e_inference.COMPLETED, inference.Z))
+        log_std = array(run, "complete", "log_std", (e2e_inference.COMPLETED, inference.Z))
+        grid = e2e_inference.GRID
+        logits = array(run, "grid", "logits", (len(grid) ** 2, inference.D))[:, :inference.TOP]
+    except Fail:
+        return out
+    x, shown = i["complete_x"].astype(np.float64), 12
+    z = e2e_inference.grid_codes()
+    log_joint = inference.bernoulli(logits, x[0, :inference.TOP]) + inference.log_prior(z)
+    top_only = x[:shown].copy()
+    top_only[:, inference.TOP:] = 0.0
+    out.append(("SVI: the joint and your q for one digit", posterior_contours(
+        grid, log_joint.reshape(len(grid), len(grid)), mean[0], log_std[0]),
+        f"Blue: isocontours of p(z, top half of x) over the 2-D latent space, for the first of the judge's "
+        f"{e2e_inference.COMPLETED} {data.item}s 10.11 completes (from your trained decoder). Red: the q your svi "
+        "fitted to it, at the same depths under its peak. SVI climbs to the nearest peak: where the top half fits "
+        "more than one digit, the joint has several, and q sits in one of them, about as wide as it.", "10.11"))
+    out.append(("SVI: completed digits beside the originals", image_rows(
+        np.concatenate([x[:shown], top_only, completed[:shown]]), shown, ["original", "given to svi", "completed"]),
+        f"The judge's {data.item}s (turned 0-10 degrees, binarized), their top halves (what svi saw), and the top "
+        "halves with your decoder's Bernoulli means at q's mean below (what 10.11 and 10.12 score).", "10.12"))
+    return out
+
+
 def figures(runs):
     """The pictures the measured values allow: reconstructions of test images by the trained
     VAE and CVAE, the CVAE's generated digits as the judge classifier read them, part 8's ConvVAE,
-    part 7's look inside the VAE and part 9's MMD model beside the KL model."""
+    part 7's look inside the VAE, part 9's MMD model beside the KL model and part 10's SVI."""
     out = []
     for name, model in (("e2e_vae", "VAE"), ("e2e_cvae", "CVAE")):
         run = runs.get(name)
@@ -234,7 +295,8 @@ def figures(runs):
                     f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
-    for name, draw in (("e2e_conv", conv_figures), ("explore", inside_figures), ("e2e_mmd", mmd_figures)):
+    for name, draw in (("e2e_conv", conv_figures), ("explore", inside_figures), ("e2e_mmd", mmd_figures),
+                       ("e2e_inference", inference_figures)):
         if runs.get(name) is not None:
             try:
                 out.extend(draw(runs[name]))

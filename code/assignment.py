@@ -5,6 +5,7 @@ Fashion-MNIST) and save figures of what it generates.
     python assignment.py --is_cvae    # conditional VAE
     python assignment.py --conv       # the convolutional VAE of conv_vae.py (if the course has it)
     python assignment.py --mmd        # vae.py's VAE trained with mmd.py's loss (if the course has it)
+    python assignment.py --inference  # inference.py's 2-D VAE; SVI completes test digits (if the course has it)
     python assignment.py --help       # every option
 
 Only train_vae is yours to write; everything else here is given.
@@ -67,6 +68,8 @@ def parseArguments(argv=None):
     parser.add_argument("--conv", action="store_true", help="train conv_vae.py's ConvVAE (not with --is_cvae)")
     parser.add_argument("--mmd", action="store_true",
                         help="train vae.py's VAE with mmd.py's mmd_training_loss in place of loss_function")
+    parser.add_argument("--inference", action="store_true",
+                        help="train inference.py's 2-D InferenceVAE and complete test digits from their top halves by SVI")
     parser.add_argument("--load_weights", action="store_true",
                         help="skip training and load weights saved by an earlier run")
     parser.add_argument("--batch_size", type=int, default=128)
@@ -152,7 +155,13 @@ def build_model(args):
         raise SystemExit("--conv trains conv_vae.py's ConvVAE, which is not conditional: leave out --is_cvae.")
     if args.mmd and (args.conv or args.is_cvae):
         raise SystemExit("--mmd trains vae.py's VAE with the MMD loss: leave out --conv and --is_cvae.")
-    if args.conv:
+    if args.inference and (args.conv or args.is_cvae or args.mmd):
+        raise SystemExit("--inference trains inference.py's InferenceVAE: leave out --conv, --is_cvae and --mmd.")
+    if args.inference:
+        from inference import InferenceVAE
+
+        model = InferenceVAE(args.input_size)
+    elif args.conv:
         from conv_vae import ConvVAE
 
         model = ConvVAE(args.input_size, latent_size=args.latent_size)
@@ -215,6 +224,22 @@ def show_cvae_images(model, latent_size, path=None):
     _save_grid(images, 10, path or OUTPUTS / "cvae_samples.png", f"CVAE samples, rows from the top: {rows}")
 
 
+def show_completions(model, count=20):
+    """inference.py's SVI on the top halves of the first `count` test images (binarized), then
+    inpaint at q's means: the originals above their completions, saved as one grid."""
+    import inference
+
+    split = test_split(count)
+    if split is None:
+        return
+    x = tf.constant((split[0].reshape(count, -1) > 0.5).astype(np.float32))
+    blank = tf.concat([inference.top_half(x), tf.zeros_like(inference.top_half(x))], 1)  # svi sees no bottom half
+    mean, _ = tf.function(lambda x: inference.svi(model.decoder, x))(blank)
+    completed = inference.inpaint(model.decoder, x, mean).numpy()
+    _save_grid(np.concatenate([x.numpy(), completed]), count, OUTPUTS / "inference_completions.png",
+               "Test images (top row) and their bottom halves filled in by SVI (bottom row)")
+
+
 def show_latent_figures(model, count=5000):
     """explore.py's figures of a trained VAE (if the course has that file), for the first
     `count` test images of the course's data set."""
@@ -260,7 +285,8 @@ def use_mmd_loss():
 
 def weights_path(args):
     # Keras 3 insists on the .weights.h5 suffix for save_weights / load_weights.
-    name = "conv_vae" if args.conv else "cvae" if args.is_cvae else "mmd_vae" if args.mmd else "vae"
+    name = ("inference_vae" if args.inference else "conv_vae" if args.conv else "cvae" if args.is_cvae
+            else "mmd_vae" if args.mmd else "vae")
     return OUTPUTS / f"{name}.weights.h5"
 
 
@@ -310,7 +336,9 @@ def main(args):
                 flush=True,
             )
         save_model_weights(model, args)
-    if args.conv:
+    if args.inference:
+        show_completions(model)
+    elif args.conv:
         show_vae_images(model, args.latent_size, OUTPUTS / "conv_vae_samples.png")
     elif args.mmd:
         show_vae_images(model, args.latent_size, OUTPUTS / "mmd_vae_samples.png")

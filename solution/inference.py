@@ -99,7 +99,8 @@ class InferenceVAE(tf.keras.Model):
         # STENCIL: raise NotImplementedError("InferenceVAE.call: return (sigmoid(decoder(z)) as [N, 1, 28, 28], mu, logvar)")
         # BEGIN SOLUTION
         hidden = self.encoder(tf.reshape(x, (-1, self.input_size)))
-        mu, logvar = self.mu_layer(hidden), self.logvar_layer(hidden)
+        mu = self.mu_layer(hidden)
+        logvar = self.logvar_layer(hidden)
         logits = self.decoder(reparameterize(mu, logvar))
         return tf.reshape(tf.sigmoid(logits), tf.shape(x)), mu, logvar
         # END SOLUTION
@@ -157,8 +158,8 @@ def log_joint_top(decode, z, x):
 def svi(decode, x, num_steps=SVI_STEPS, num_samples=SVI_SAMPLES, learning_rate=SVI_LEARNING_RATE):
     """Fit q(z | top half of x) = N(mean, diag(exp(log_std))^2) to each image by SVI.
 
-    decode: codes [M, Z] -> logits [M, D].   x: [N, D] binary images (their bottom halves
-    are not to be looked at).   Returns (mean, log_std), [N, Z] each.
+    decode: codes [M, Z] -> logits [M, D].   x: [N, D] binary images whose bottom halves are
+    unknown (the autograder gives them as 0; only the top halves count).   Returns (mean, log_std), [N, Z] each.
     Start from mean = 0, log_std = 0. At each of num_steps steps draw eps [K, N, Z] ~ N(0, I)
     (K = num_samples), z = mean + exp(log_std) * eps, estimate each image's ELBO
         mean over the K samples of  log_joint_top(decode, z, x) - factorized_gaussian_log_density(mean, log_std, z)

@@ -23,6 +23,7 @@ CORE_POINTS = {t.number: t.points for tests in CORE.tests.values() for t in test
 EXPLORE = ROOT / "courses" / "explore.toml"  # the core plus part 7
 CONV = ROOT / "courses" / "conv.toml"  # the core plus part 8
 MMD = ROOT / "courses" / "mmd.toml"  # the core plus part 9 (extra credit)
+INFERENCE = ROOT / "courses" / "inference.toml"  # the core plus part 10
 STAGE_OF = {t.number: part.NAME for part in PARTS for t in part.TESTS}
 ALL_STAGES = tuple(part.NAME for part in PARTS)
 FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
@@ -91,19 +92,21 @@ def shared_folder():
 
 @pytest.fixture
 def submission(tmp_path):
-    """make(vae=[(old, new), ...], assignment=[...], explore=[...], conv=[...], mmd=[...], vae_extra="...", ...)
+    """make(vae=[(old, new), ...], assignment=[...], explore=[...], conv=[...], mmd=[...], inference=[...],
+    vae_extra="...", ...)
     -> folder.
 
     Starts from solution/, applies each replacement exactly once (it must match exactly
     once, so a test cannot silently stop planting its bug), then appends the extras."""
     def make(vae=(), assignment=(), vae_extra="", assignment_extra="", vae_text=None, explore=(), explore_text=None,
-             conv=(), conv_text=None, mmd=(), mmd_text=None):
+             conv=(), conv_text=None, mmd=(), mmd_text=None, inference=(), inference_text=None):
         folder = tmp_path / "submission"
         folder.mkdir()
         for name, changes, extra, replaced in (("vae.py", vae, vae_extra, vae_text),
                                                ("assignment.py", assignment, assignment_extra, None),
                                                ("explore.py", explore, "", explore_text), ("conv_vae.py", conv, "", conv_text),
-                                               ("mmd.py", mmd, "", mmd_text)):
+                                               ("mmd.py", mmd, "", mmd_text),
+                                               ("inference.py", inference, "", inference_text)):
             text = (ROOT / "solution" / name).read_text()
             for old, new in changes:
                 assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"

@@ -9,8 +9,8 @@ import pytest
 
 from autograder import distort, kit, settings
 from autograder.grade import PartRun, run_check
-from autograder.parts import (BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_mmd, e2e_vae, explore, loss, mmd, models,
-                              reparameterize, train_vae)
+from autograder.parts import (BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_inference, e2e_mmd, e2e_vae, explore,
+                              inference, loss, mmd, models, reparameterize, train_vae)
 from autograder.sandbox import StageRun
 
 RNG = np.random.default_rng(0)
@@ -195,10 +195,62 @@ def fake_e2e_mmd(i, blur=0.5, spread=1.0):
             "training_loss": {"first": np.array(120.5), "second": np.array(120.7)}}, facts
 
 
+def grid_posterior(i):
+    """The judge's grid posterior of each of 10.8's images: (mean, log of the std per axis), [IMAGES, 2] each."""
+    x_top = i["images"][:, :inference.TOP].astype(np.float64)
+    w = {k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}
+    z = np.stack([a.ravel() for a in np.meshgrid(inference.GRID, inference.GRID, indexing="ij")], 1)
+    logits = inference.logits_of(w, z, inference.TOP)
+    joint = x_top @ logits.T - inference.softplus(logits).sum(1) + inference.log_prior(z)
+    weights = np.exp(joint - joint.max(1, keepdims=True))
+    weights /= weights.sum(1, keepdims=True)
+    mean = weights @ z
+    return mean, 0.5 * np.log(weights @ z ** 2 - mean ** 2)
+
+
+def fake_inference(i):
+    """A correct inference.py: numpy's answers, and the grid posterior's mean and spread for svi."""
+    logits, x, z, mean, log_std, sample = (i[k].astype(np.float64) for k in ("logits", "x", "z", "mean", "log_std",
+                                                                           "sample"))
+    decoded = inference.logits_of({k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}, z)
+    fitted_mean, fitted_log_std = grid_posterior(i)
+    elbo = np.mean(inference.bernoulli(logits, x) + inference.log_prior(sample) - inference.gaussian(mean, log_std, sample))
+    return {"log_prior": {"value": inference.log_prior(z)}, "bernoulli": {"value": inference.bernoulli(logits, x)},
+            "gaussian": {"value": inference.gaussian(mean, log_std, sample)},
+            "top_half": {"value": logits[:, :inference.TOP]}, "elbo": {"value": np.array(elbo)},
+            "likelihood": {"value": inference.bernoulli(logits[:, :inference.TOP], x[:, :inference.TOP])},
+            "joint": {"value": inference.log_prior(z) + inference.bernoulli(decoded[:, :inference.TOP],
+                                                                            x[:, :inference.TOP])},
+            "svi": {"mean": fitted_mean, "log_std": fitted_log_std},
+            "inpaint": {"value": np.concatenate([x[:, :inference.TOP], 1 / (1 + np.exp(-decoded[:, inference.TOP:]))],
+                                                1)}}, {}
+
+
+def fake_e2e_inference(i, blur=2.0, hint=0.6):
+    """A trained 2-D model: 6.1's fake reconstructions as logits, and completions whose bottom
+    halves are `hint` of the truth blurred plus the rest of the mean image."""
+    values, facts = fake_end_to_end({**i, "order": np.arange(len(i["eps"]))}, blur=blur, offset=0.05)
+    evaluated = values["evaluate"]
+    p = evaluated["x_hat_shuffled"].reshape(len(i["eps"]), -1)[i["order"]]
+    evaluated["x_hat_shuffled"] = np.log(p / (1 - p))
+    evaluated["mu"], evaluated["logvar"] = evaluated["mu"][:, :inference.Z], evaluated["logvar"][:, :inference.Z]
+    x = i["complete_x"].astype(np.float64)
+    guess = np.clip(hint * distort.smooth(x.reshape(-1, 28, 28), 1.0).reshape(len(x), -1)
+                    + (1 - hint) * i["mean_image"], 0.02, 0.98)
+    rng = np.random.default_rng(5)
+    facts["train"]["seconds"] = [4.0] * e2e_inference.EPOCHS
+    facts["train"]["reported"] = [160.0 * 469] * e2e_inference.EPOCHS
+    return {"evaluate": evaluated,
+            "complete": {"mean": rng.normal(size=(len(x), 2)), "log_std": np.full((len(x), 2), -1.5),
+                         "logits": np.log(guess / (1 - guess))},
+            "grid": {"logits": rng.normal(size=(len(e2e_inference.GRID) ** 2, inference.D))}}, facts
+
+
 FAKES = {"reparameterize": fake_reparameterize, "loss": fake_loss, "vae": fake_model(False),
          "cvae": fake_model(True), "train_vae": fake_train_vae, "e2e_vae": fake_end_to_end, "explore": fake_explore,
-         "conv_vae": fake_conv_vae, "e2e_conv": fake_e2e_conv, "mmd": fake_mmd, "e2e_mmd": fake_e2e_mmd}
-SKIP = {"6.2", "6.3"}  # 6.3 needs generated digits the shipped classifier reads: see the end-to-end tests
+         "conv_vae": fake_conv_vae, "e2e_conv": fake_e2e_conv, "mmd": fake_mmd, "e2e_mmd": fake_e2e_mmd,
+         "inference": fake_inference, "e2e_inference": fake_e2e_inference}
+SKIP = {"6.2", "6.3", "10.12"}  # they need images the shipped classifier reads: see the end-to-end tests (10.12: below)
 
 
 def graded(part, values, facts, inputs, errors=None):
@@ -602,3 +654,96 @@ def test_the_mmd_pictures_show_both_models_and_nothing_from_nan(cases):
         ("KL and MMD: the latent space by class", "9.5"), ("KL and MMD: the same walks between class means", "9.4")]
     broken = {k: with_nan(v) if k.endswith(".mu") else v for k, v in arrays.items()}
     assert report.mmd_figures(run_of(e2e_mmd, inputs, results, broken)) == []
+
+
+def inference_value(how):
+    """A measurement of part 10 whose value is how(inputs as float64)."""
+    return lambda i, v: {"value": how({k: np.asarray(a, np.float64) for k, a in i.items()})}
+
+
+def left_half(i):
+    return i["logits"].reshape(-1, 28, 28)[:, :, :14].reshape(len(i["logits"]), -1)
+
+
+INFERENCE_BUGS = {  # name -> (test, measurement, its values from the inputs and the correct values, words)
+    "log_prior without its constant": ("10.1", "log_prior", inference_value(lambda i: -0.5 * (i["z"] ** 2).sum(1)),
+                                       "constant"),
+    "the log of a sigmoid": ("10.2", "bernoulli", inference_value(lambda i: np.where(
+        np.abs(i["logits"]) > 40, np.nan, 0.0).sum(1) + inference.bernoulli(i["logits"], i["x"])), "NaN or inf"),
+    "a clipped sigmoid": ("10.2", "bernoulli", inference_value(lambda i: (
+        i["x"] * np.log(np.clip(1 / (1 + np.exp(-np.clip(i["logits"], -30, 30))), 1e-7, 1))
+        + (1 - i["x"]) * np.log(np.clip(1 - 1 / (1 + np.exp(-np.clip(i["logits"], -30, 30))), 1e-7, 1))).sum(1)),
+        "clipping the sigmoid"),
+    "q's density without the log-std term": ("10.3", "gaussian", inference_value(lambda i: (
+        -0.5 * ((i["sample"] - i["mean"]) * np.exp(-i["log_std"])) ** 2 - inference.LOG_2PI / 2).sum(1)),
+        "-log_std term is missing"),
+    "log q added in the ELBO": ("10.4", "elbo", inference_value(lambda i: np.array(np.mean(
+        inference.bernoulli(i["logits"], i["x"]) + inference.log_prior(i["sample"])
+        + inference.gaussian(i["mean"], i["log_std"], i["sample"])))), "subtracts it"),
+    "the left half": ("10.5", "top_half", inference_value(left_half), "left half"),
+    "the likelihood over all pixels": ("10.6", "likelihood", inference_value(
+        lambda i: inference.bernoulli(i["logits"], i["x"])), "all 784 pixels"),
+    "the joint without the prior": ("10.7", "joint", lambda i, v: {"value": v["joint"]["value"]
+                                                                   - inference.log_prior(i["z"].astype(np.float64))},
+                                    "log p(z) is missing"),
+    "an SVI that never moves": ("10.8", "svi", lambda i, v: {"mean": np.zeros((inference.IMAGES, 2)),
+                                                             "log_std": np.zeros((inference.IMAGES, 2))}, "never moved"),
+    "an SVI that stops far away": ("10.8", "svi", lambda i, v: {"mean": v["svi"]["mean"] + 1.5,
+                                                                "log_std": v["svi"]["log_std"]}, "must be below"),
+    "logits in the bottom half": ("10.9", "inpaint", lambda i, v: {"value": np.concatenate([
+        v["inpaint"]["value"][:, :inference.TOP], np.log(v["inpaint"]["value"][:, inference.TOP:]
+                                                        / (1 - v["inpaint"]["value"][:, inference.TOP:]))], 1)},
+        "holds logits"),
+}
+
+
+@pytest.mark.parametrize("bug", INFERENCE_BUGS)
+def test_each_planted_inference_bug_fails_its_own_test_only(bug, cases):
+    number, measurement, wrong, words = INFERENCE_BUGS[bug]
+    inputs, values, facts = cases["inference"]
+    verdicts = graded(BY_NAME["inference"], {**values, measurement: wrong(inputs, values)}, facts, inputs)
+    assert {n for n, (fraction, _) in verdicts.items() if fraction < 1} == {number}, verdicts
+    assert verdicts[number][0] == 0 and words in verdicts[number][1], verdicts[number]
+
+
+def test_the_judges_grid_bound_is_above_every_q_and_tight_at_the_posterior(cases):
+    """log p(top half) on the grid is above the ELBO of the grid posterior's Gaussian, by little,
+    and far above q = N(0, I)'s: the scale 10.8's bar sits on."""
+    inputs, values, _ = cases["inference"]
+    fitted, start = inference.svi_gaps(inputs, (values["svi"]["mean"], values["svi"]["log_std"]),
+                                       (np.zeros((inference.IMAGES, 2)), np.zeros((inference.IMAGES, 2))))
+    assert 0 < fitted < 0.3 * inference.SVI_GAP and start > 4 * inference.SVI_GAP_ZERO, (fitted, start)
+
+
+def test_completions_must_beat_the_mean_image_and_tell_the_classifier_more(cases, monkeypatch):
+    """10.11 fails completions no better than the mean image; 10.12 compares the classifier's
+    reading of the completions with its reading of the mean-image baseline (played here)."""
+    inputs, values, facts = cases["e2e_inference"]
+    n, labels = e2e_inference.COMPLETED, inputs["complete_y"]
+
+    def reads(right, baseline):  # the classifier, played: `right` of the completions, `baseline` of the others
+        wrong = (labels + 1) % 10
+        return lambda images: np.concatenate([np.where(np.arange(n) < right * n, labels, wrong),
+                                              np.where(np.arange(n) < baseline * n, labels, wrong)])
+    for (right, baseline), expected in [((0.80, 0.60), 1.0), ((0.65, 0.60), 0.5), ((0.55, 0.60), 0.0)]:
+        monkeypatch.setattr(e2e_inference.judge_classifier, "classify", reads(right, baseline))
+        results, arrays = flatten(values)
+        fraction, words = run_check(e2e_inference.TESTS[2], run_of(e2e_inference, inputs, results, arrays, facts))
+        assert np.isclose(fraction, expected, atol=0.02) and "completed with the training split's mean image" in words
+    poor = graded(e2e_inference, *fake_e2e_inference(inputs, hint=0.0), inputs)
+    assert poor["10.11"][0] == 0 and "no better than the mean image" in poor["10.11"][1], poor
+    assert graded(e2e_inference, values, facts, inputs)["10.11"][0] == 1.0
+
+
+def test_part_10s_pictures_are_drawn_from_the_measured_values(cases):
+    from autograder import report
+
+    inputs, values, facts = cases["e2e_inference"]
+    results, arrays = flatten(values)
+    pictures = report.inference_figures(run_of(e2e_inference, inputs, results, arrays, facts))
+    assert [(title, number) for title, _, _, number in pictures] == [
+        ("InferenceVAE: the 2-D latent space by class", "10.10"), ("SVI: the joint and your q for one digit", "10.11"),
+        ("SVI: completed digits beside the originals", "10.12")]
+    broken = {k: with_nan(v) if k == "grid.logits" else v for k, v in arrays.items()}
+    assert [t for t, _, _, _ in report.inference_figures(run_of(e2e_inference, inputs, results, broken, facts))] == [
+        "InferenceVAE: the 2-D latent space by class"]

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
 from autograder.course import load  # noqa: E402
+from autograder.parts import inference  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
@@ -36,6 +37,7 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "explore-style": ROOT / "tests" / "submissions" / "explore_style",  # the reference VAE; part 7 in other forms, a 2 x 64 tanh probe
     "conv-style": ROOT / "tests" / "submissions" / "conv_style",  # a ConvVAE with 32/64 filters, extra Dense layers (part 8)
     "mmd-style": ROOT / "tests" / "submissions" / "mmd_style",  # part 9 in other forms: median bandwidth, weight 200
+    "inference-style": ROOT / "tests" / "submissions" / "inference_style",  # part 10: log-sigmoid, RMSProp SVI
 }
 MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
@@ -51,7 +53,10 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s",
            "9.4": r"\(BCE per image\) is ([\d.]+)",
            "9.4 gap": r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
-           "9.5": r"samples of N\(0, I\) is ([\d.]+)"}
+           "9.5": r"samples of N\(0, I\) is ([\d.]+)",
+           "10.8": r"your q is ([\d.]+) nats", "10.10": r"after \d+ epochs is ([\d.]+)",
+           "10.10 gap": r"after \d+ epochs is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
+           "10.11": r"\(ratio ([\d.]+)\)", "10.12": r": ([+-][\d.]+) points"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
         "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
         "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
@@ -67,7 +72,12 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "8.9 epoch": None,  # the slowest epoch, seconds: shown, not a bar
         "9.4": lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor),
         "9.4 gap": lambda v: settings.data().mmd_max_clean_gap - v,
-        "9.5": lambda v: settings.data().mmd_prior_bar - v}
+        "9.5": lambda v: settings.data().mmd_prior_bar - v,
+        "10.8": lambda v: inference.SVI_GAP - v,
+        "10.10": lambda v: min(settings.data().inference_loss_threshold - v, v - settings.data().inference_loss_floor),
+        "10.10 gap": lambda v: settings.data().inference_max_clean_gap - v,
+        "10.11": lambda v: settings.data().inpaint_ratio_bar - v,
+        "10.12": lambda v: v - 100 * settings.data().inpaint_gain_bar}
 
 
 def variant_folder(name, folder):

@@ -65,10 +65,11 @@ class Dataset:
     inference_loss_floor: float
     inference_max_clean_gap: float
     # 10.11: the completed bottom halves' BCE over the training mean image's (full points below the bar, none at 1);
-    # 10.12: the judge classifier's rate on the completed images (full points above the bar, none at the floor)
+    # 10.12: how much more often the judge classifier reads the completed images right than the top halves
+    # completed with the mean image (full points above the bar, none at or below the floor)
     inpaint_ratio_bar: float
-    inpaint_recognised_bar: float
-    inpaint_recognised_floor: float
+    inpaint_gain_bar: float
+    inpaint_gain_floor: float
     notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
 
     def label(self, k):

@@ -1,0 +1,88 @@
+"""Part 10 (inference.py) graded on real code: planted bugs lose exactly the points in their row,
+a correct inference.py in another style loses nothing, the stencil earns nothing. The checks on
+fabricated measurements: test_checks.py."""
+import pytest
+
+from autograder.course import load
+from conftest import INFERENCE, ROOT, full, message, numbers
+
+PART10 = ("inference", "e2e_inference")
+STYLE = ROOT / "tests" / "submissions" / "inference_style" / "inference.py"
+
+# name -> (inference.py changes, {test: score}, {test: words in its message}). Each function is
+# traced with the grader's versions of those it builds on (svi too, in 10.8 and 10.11-10.12), so a
+# slip costs its own test; an SVI that never moves completes every digit from z = 0, and so
+# costs the completions as well.
+BUGS = {
+    "the log of a sigmoid": (
+        [("    return tf.reduce_sum(x * logits - tf.nn.softplus(logits), -1)",
+          "    p = tf.sigmoid(logits)\n    return tf.reduce_sum(x * tf.math.log(p) + (1 - x) * tf.math.log(1 - p), -1)")],
+        {"10.2": 0}, {"10.2": "NaN or inf"}),
+    "the top half taken along the wrong axis": (
+        [("    return x[..., :TOP_ROWS * SIDE]",
+          "    return tf.reshape(tf.reshape(x, (-1, SIDE, SIDE))[:, :, :TOP_ROWS], (-1, TOP_ROWS * SIDE))")],
+        {"10.5": 0}, {"10.5": "left half"}),
+    "the likelihood over all pixels": (
+        [("    return bernoulli_log_density(top_half(logits), top_half(x))",
+          "    return bernoulli_log_density(logits, x)")],
+        {"10.6": 0}, {"10.6": "all 784 pixels"}),
+    "q's density without the log-std term": (
+        [("    return tf.reduce_sum(-0.5 * tf.square(scaled) - log_std - 0.5 * math.log(2.0 * math.pi), -1)",
+          "    return tf.reduce_sum(-0.5 * tf.square(scaled) - 0.5 * math.log(2.0 * math.pi), -1)")],
+        {"10.3": 0}, {"10.3": "-log_std term is missing"}),
+    "logits treated as probabilities": (
+        [("    means = tf.sigmoid(decode(z))", "    means = decode(z)")], {"10.9": 0}, {"10.9": "holds logits"}),
+    "an SVI that never updates": (
+        [("        params += learning_rate * (first", "        params + learning_rate * (first")],
+        {"10.8": 0, "10.11": 0, "10.12": 0}, {"10.8": "never moved"}),
+}
+GRADINGS = [("the log of a sigmoid", "the top half taken along the wrong axis", "the likelihood over all pixels",
+             "q's density without the log-std term", "logits treated as probabilities"),
+            ("an SVI that never updates",)]
+
+
+def test_every_planted_bug_is_graded():
+    assert sorted(bug for bugs in GRADINGS for bug in bugs) == sorted(BUGS)
+    for bugs in GRADINGS:  # bugs graded together cost different tests
+        lost = [number for bug in bugs for number in BUGS[bug][1]]
+        assert len(lost) == len(set(lost)), bugs
+
+
+def test_every_course_with_part_10_grades_both_halves_and_all_parts_has_it():
+    for path in sorted((ROOT / "courses").glob("*.toml")):
+        names = [part.NAME for part in load(path).parts]
+        assert ("inference" in names) == ("e2e_inference" in names), path
+    assert {"inference", "e2e_inference"} <= {part.NAME for part in load(ROOT / "courses" / "all-parts.toml").parts}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bugs", GRADINGS, ids=lambda bugs: ", ".join(bugs))
+def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
+    folder = submission(inference=[change for bug in bugs for change in BUGS[bug][0]])
+    results, scores = grade_it(folder, PART10, course=load(INFERENCE))
+    lost = {number: score for bug in bugs for number, score in BUGS[bug][1].items()}
+    assert scores == {**full(*PART10), **lost}, results["tests"]
+    for bug in bugs:
+        for number, words in BUGS[bug][2].items():
+            assert words in message(results, number), (bug, message(results, number))
+
+
+@pytest.mark.slow
+def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
+    folder = tmp_path / "stencil"
+    folder.mkdir()
+    for name in ("vae.py", "assignment.py"):
+        (folder / name).write_text((ROOT / "solution" / name).read_text())
+    (folder / "inference.py").write_text((ROOT / "code" / "inference.py").read_text())
+    results, scores = grade_it(folder, PART10, course=load(INFERENCE))
+    assert scores == {n: 0.0 for part in PART10 for n in numbers(part)}
+    for number in numbers("inference"):
+        assert "not implemented yet" in message(results, number), message(results, number)
+
+
+@pytest.mark.slow
+def test_a_correct_inference_in_another_style_earns_every_point(submission, grade_it):
+    """tests/submissions/inference_style: log-sigmoid, the top half by rows, an explicit
+    tf.while_loop with RMSProp and momentum (another step size, 300 steps, 5 samples), a mask."""
+    results, scores = grade_it(submission(inference_text=STYLE.read_text()), PART10, course=load(INFERENCE))
+    assert scores == full(*PART10), results["tests"]
