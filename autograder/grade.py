@@ -382,7 +382,7 @@ def add_pictures(results, pictures, course, results_path, log):
     """Write report.html beside results_path (what a student sees before the due date: the
     visible tests and their pictures) and report-staff.html (every test and picture), and,
     unless the course wants plain text, put the visible tests' pictures into results.json's
-    overview, which Gradescope always shows (dropped if they would make it too large)."""
+    overview, which Gradescope always shows (as many as keep results.json under its limit, in order)."""
     try:
         student, shown_pictures = report.visible(results, pictures)
         hidden = len(results["tests"]) - len(student["tests"])
@@ -399,8 +399,13 @@ def add_pictures(results, pictures, course, results_path, log):
     shown = report.overview(results["output"], shown_pictures, course.results_format)
     if shown is None:
         return
-    if len(json.dumps({**results, "output": shown})) > MAX_RESULTS_BYTES:
-        shown = report.overview(results["output"], [], course.results_format)
+    fitting = list(shown_pictures)
+    while fitting and len(json.dumps({**results, "output": shown})) > MAX_RESULTS_BYTES:
+        fitting.pop()  # the last parts' pictures first: every picture stays in report.html
+        shown = report.overview(results["output"], fitting, course.results_format)
+    if len(fitting) < len(shown_pictures):
+        log(f"Gradescope's overview shows {len(fitting)} of {len(shown_pictures)} pictures (results.json holds 1 MB); "
+            "report.html has every one", flush=True)
     results.update(output=shown, output_format=course.results_format, test_output_format="text")
 
 

@@ -84,18 +84,20 @@ def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submissi
     """The reference, graded on every stage but the 30-epoch CVAE (which `make calibrate` and
     `make bench` grade over several seeds): parts 1-5, the VAE trained end to end, part 7,
     which looks inside that VAE, part 8, the ConvVAE trained, and part 9, the VAE trained with the
-    MMD loss (courses/all-parts.toml); the pictures of parts 7, 8 and 9 in Gradescope's overview,
-    and 8.9's and 9.4's messages timing the epochs."""
+    MMD loss, and part 10, the 2-D model and SVI (courses/all-parts.toml); the pictures of parts
+    7-10 in Gradescope's overview, and 8.9's, 9.4's and 10.10's messages timing the epochs."""
     stages = [s for s in ALL_STAGES if s != "e2e_cvae"]
     results, scores = grade_it(submission(), stages, course=load(ROOT / "courses" / "all-parts.toml"))
     assert scores == full(*stages), results["tests"]
-    for number in ("8.9", "9.4"):
+    for number in ("8.9", "9.4", "10.10"):
         assert "epochs took" in message(results, number), message(results, number)
     assert "the KL model 6.1 trained" in message(results, "9.5"), message(results, "9.5")
     shown = json.dumps(results["output"])
     for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid",
                   "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)",
-                  "KL and MMD: the latent space by class", "KL and MMD: the same walks between class means"):
+                  "KL and MMD: the latent space by class", "KL and MMD: the same walks between class means",
+                  "InferenceVAE: the 2-D latent space by class", "SVI: the joint and your q for one digit",
+                  "SVI: completed digits beside the originals"):
         assert title in shown, f"no picture '{title}' in Gradescope's overview"
 
 

@@ -150,3 +150,21 @@ def test_report_html_shows_the_digit_grid_in_a_browser_without_the_network(tmp_p
     red = (pixels[..., 0] > 0.8) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
     assert red.sum() > 50, "the two misread digits are framed in red"
     shutil.copy(shot, ROOT / "outputs" / "report-screenshot.png")  # for a person to look at
+
+
+def test_the_overview_keeps_the_pictures_that_fit_gradescopes_limit(tmp_path):
+    """Pictures that together would pass results.json's 1 MB: Gradescope's overview keeps the
+    first ones that fit (and says so in the log), report.html every one."""
+    from autograder.grade import MAX_RESULTS_BYTES
+
+    rng = np.random.default_rng(0)
+    pictures = [(f"picture {k}", rng.bytes(200_000), "noise", "6.1") for k in range(6)]  # ~267 kB each in base64
+    results = {"score": 8.0, "execution_time": 1.0, "output": "log", "tests": [
+        {"number": "6.1", "name": "t", "score": 8.0, "max_score": 8, "output": "", "status": "passed"}]}
+    said = []
+    add_pictures(results, pictures, load(ROOT / "courses" / "default.toml"), tmp_path / "results.json",
+                 lambda *a, **k: said.append(" ".join(map(str, a))))
+    assert len(json.dumps(results)) <= MAX_RESULTS_BYTES
+    assert [t for t, *_ in pictures if t in results["output"]] == ["picture 0", "picture 1", "picture 2"]
+    assert any("shows 3 of 6 pictures" in line for line in said), said
+    assert all(t in (tmp_path / "report.html").read_text() for t, *_ in pictures)

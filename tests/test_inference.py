@@ -36,9 +36,7 @@ BUGS = {
         [("        params += learning_rate * (first", "        params + learning_rate * (first")],
         {"10.8": 0, "10.11": 0, "10.12": 0}, {"10.8": "never moved"}),
 }
-GRADINGS = [("the log of a sigmoid", "the top half taken along the wrong axis", "the likelihood over all pixels",
-             "q's density without the log-std term", "logits treated as probabilities"),
-            ("an SVI that never updates",)]
+GRADINGS = [tuple(BUGS)]  # the six cost different tests: one grading
 
 
 def test_every_planted_bug_is_graded():

@@ -54,7 +54,8 @@ def use_judges(module, names, tf):
     """Bind the judge's versions of `names` in place of the student's, everywhere."""
     judges = judge_functions(tf)
     for name in names:
-        replace_everywhere(getattr(module, name), judges[name], module.svi)
+        if callable(getattr(module, name, None)):  # one that is missing fails its own test when traced
+            replace_everywhere(getattr(module, name), judges[name], getattr(module, "svi", judges[name]))
 
 
 def standin(tf, w1, b1, w2, b2):
