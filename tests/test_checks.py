@@ -747,3 +747,24 @@ def test_part_10s_pictures_are_drawn_from_the_measured_values(cases):
     broken = {k: with_nan(v) if k == "grid.logits" else v for k, v in arrays.items()}
     assert [t for t, _, _, _ in report.inference_figures(run_of(e2e_inference, inputs, results, broken, facts))] == [
         "InferenceVAE: the 2-D latent space by class"]
+
+
+def test_svi_never_sees_the_bottom_halves_it_is_to_predict(cases):
+    """The measuring process gives the student's svi the judge's digits with their bottom halves
+    set to 0 (an svi that ran the encoder on whole images would otherwise read the answer)."""
+    inputs = cases["e2e_inference"][0]
+    seen = []
+
+    class Endpoints:
+        def svi_2d(self, x):
+            seen.append(x.copy())
+            return np.zeros((len(x), 2)), np.zeros((len(x), 2))
+
+        def decode_2d(self, z):
+            return np.zeros((len(z), inference.D))
+
+    e2e_inference.completions(Endpoints(), inputs)
+    given = np.concatenate(seen)
+    assert len(given) == e2e_inference.COMPLETED and not given[:, inference.TOP:].any()
+    assert np.array_equal(given[:, :inference.TOP], inputs["complete_x"][:, :inference.TOP])
+    assert inputs["complete_x"][:, inference.TOP:].any()  # there was something to hide
