@@ -17,7 +17,7 @@ Conventions (the autograder checks exactly these):
     densities     summed over their last axis (pixels or latent dimensions), natural log
 
 Run `python assignment.py --inference` (make train ARGS="--inference") to train the 2-D model
-with your train_vae and save outputs/inference_*.png. As in vae.py, use TensorFlow
+with your train_vae and save outputs/inference_completions.png. As in vae.py, use TensorFlow
 operations only: every function here is traced into a graph by the autograder.
 """
 import math
@@ -126,7 +126,7 @@ def svi(decode, x, num_steps=SVI_STEPS, num_samples=SVI_SAMPLES, learning_rate=S
     (K = num_samples), z = mean + exp(log_std) * eps, estimate each image's ELBO
         mean over the K samples of  log_joint_top(decode, z, x) - factorized_gaussian_log_density(mean, log_std, z)
     (log_joint_top takes rows: z reshaped to [K * N, Z] and x tiled to [K * N, D]; reshape its
-    [K * N] back to [K, N]) and take a gradient step that raises it (tf.GradientTape; Adam, written out here, is robust).
+    [K * N] back to [K, N]) and take a gradient step that raises it (tf.GradientTape; Adam's update written with tensors is robust).
     The loop must be a graph loop: `for step in tf.range(num_steps)` (with tensors, not
     Variables, as its state) is one under tf.function.
     """
