@@ -104,6 +104,18 @@ def falling_credit(value, bar, zero):
     return min(fraction, 0.99) if fraction > 0 else 0.0
 
 
+def below_bar(value, bar, zero, detail, advice, form="g", after=""):
+    """(fraction, message) for a `value` judged by falling_credit(value, bar, zero): "detail < bar",
+    or partial credit saying where it runs to; raises Fail(detail, "it must be below bar" + advice)
+    when it earns nothing. `form` formats bar and zero; `after` ends every message."""
+    credit, shown = falling_credit(value, bar, zero), format(bar, form)
+    if credit == 1.0:
+        return 1.0, f"{detail} < {shown}{after}"
+    if not credit:
+        raise Fail(f"{detail}; it must be below {shown}{advice}{after}")
+    return credit, f"{detail}; full points below {shown}, none at {format(zero, form)}{after}"
+
+
 def close(observed, expected, what, rtol=1e-4, atol=1e-4, hint=""):
     observed, expected = np.asarray(observed), np.asarray(expected)
     if observed.shape != expected.shape:
@@ -125,6 +137,11 @@ def bce(x_hat, x):
     p = np.clip(x_hat, 1e-7, 1 - 1e-7).reshape(len(x), -1)
     x = x.reshape(len(x), -1)
     return -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
+
+
+def sigmoid(logits):
+    """1 / (1 + exp(-logits)), elementwise, without overflow for any logits."""
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))
 
 
 def kl(mu, logvar):

@@ -253,7 +253,7 @@ def inference_figures(run):
     except Fail:
         return out
     x, shown = i["complete_x"].astype(np.float64), 12
-    z = e2e_inference.grid_codes()
+    z = inference.grid_points(grid)
     log_joint = inference.bernoulli(logits, x[0, :inference.TOP]) + inference.log_prior(z)
     top_only = x[:shown].copy()
     top_only[:, inference.TOP:] = 0.0

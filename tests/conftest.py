@@ -146,3 +146,22 @@ NO_TRAINING = ("\n\ndef train_vae(model, train_loader, args, is_cvae=False):\n"
 
 def message(results, number):
     return next(e["output"] for e in results["tests"] if e["number"] == number)
+
+
+def assert_lost_exactly(results, scores, parts, table, bugs):
+    """The planted `bugs`, rows of a part's table (changes, {test: score}, {test: words in its message}),
+    cost exactly their tests of `parts`, each saying what its row expects."""
+    lost = {number: score for bug in bugs for number, score in table[bug][1].items()}
+    assert scores == {**full(*parts), **lost}, results["tests"]
+    for bug in bugs:
+        for number, words in table[bug][2].items():
+            assert words in message(results, number), (bug, message(results, number))
+
+
+def stencil_submission(folder, stencil, given=("vae.py",)):
+    """`folder` with the reference's `given` files and the untouched stencil file code/`stencil`."""
+    folder.mkdir()
+    for name in given:
+        (folder / name).write_text((ROOT / "solution" / name).read_text())
+    (folder / stencil).write_text((ROOT / "code" / stencil).read_text())
+    return folder

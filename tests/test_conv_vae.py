@@ -7,7 +7,7 @@ import pytest
 from autograder.course import load
 from autograder.measuring import CONVOLUTIONS
 from autograder.parts import conv_vae
-from conftest import CONV, POINTS, ROOT, full, message, numbers
+from conftest import CONV, POINTS, ROOT, assert_lost_exactly, full, message, numbers, stencil_submission
 
 UNITS = tuple(numbers("conv_vae"))
 REFERENCE = (ROOT / "solution" / "conv_vae.py").read_text()
@@ -60,19 +60,12 @@ def test_the_graph_reader_knows_keras_convolutions():
 def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
     folder = submission(conv=[change for bug in bugs for change in BUGS[bug][0]])
     results, scores = grade_it(folder, ["conv_vae"], course=load(CONV))
-    lost = {number: score for bug in bugs for number, score in BUGS[bug][1].items()}
-    assert scores == {**full("conv_vae"), **lost}, results["tests"]
-    for bug in bugs:
-        for number, words in BUGS[bug][2].items():
-            assert words in message(results, number), (bug, message(results, number))
+    assert_lost_exactly(results, scores, ["conv_vae"], BUGS, bugs)
 
 
 @pytest.mark.slow
 def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
-    folder = tmp_path / "stencil"
-    folder.mkdir()
-    (folder / "vae.py").write_text((ROOT / "solution" / "vae.py").read_text())
-    (folder / "conv_vae.py").write_text((ROOT / "code" / "conv_vae.py").read_text())
+    folder = stencil_submission(tmp_path / "stencil", "conv_vae.py")
     results, scores = grade_it(folder, ["conv_vae"], course=load(CONV))
     assert scores == dict.fromkeys(UNITS, 0.0)
     for number in UNITS:

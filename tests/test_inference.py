@@ -4,7 +4,7 @@ fabricated measurements: test_checks.py."""
 import pytest
 
 from autograder.course import load
-from conftest import INFERENCE, ROOT, full, message, numbers
+from conftest import INFERENCE, ROOT, assert_lost_exactly, full, message, numbers, stencil_submission
 
 PART10 = ("inference", "e2e_inference")
 STYLE = ROOT / "tests" / "submissions" / "inference_style" / "inference.py"
@@ -58,20 +58,12 @@ def test_every_course_with_part_10_grades_both_halves_and_all_parts_has_it():
 def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
     folder = submission(inference=[change for bug in bugs for change in BUGS[bug][0]])
     results, scores = grade_it(folder, PART10, course=load(INFERENCE))
-    lost = {number: score for bug in bugs for number, score in BUGS[bug][1].items()}
-    assert scores == {**full(*PART10), **lost}, results["tests"]
-    for bug in bugs:
-        for number, words in BUGS[bug][2].items():
-            assert words in message(results, number), (bug, message(results, number))
+    assert_lost_exactly(results, scores, PART10, BUGS, bugs)
 
 
 @pytest.mark.slow
 def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
-    folder = tmp_path / "stencil"
-    folder.mkdir()
-    for name in ("vae.py", "assignment.py"):
-        (folder / name).write_text((ROOT / "solution" / name).read_text())
-    (folder / "inference.py").write_text((ROOT / "code" / "inference.py").read_text())
+    folder = stencil_submission(tmp_path / "stencil", "inference.py", ("vae.py", "assignment.py"))
     results, scores = grade_it(folder, PART10, course=load(INFERENCE))
     assert scores == {n: 0.0 for part in PART10 for n in numbers(part)}
     for number in numbers("inference"):

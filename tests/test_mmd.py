@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from autograder.course import load
-from conftest import MMD, ROOT, full, message, numbers
+from conftest import MMD, ROOT, assert_lost_exactly, full, message, numbers, stencil_submission
 
 PART9 = ("mmd", "e2e_mmd")
 STYLE = ROOT / "tests" / "submissions" / "mmd_style" / "mmd.py"
@@ -71,20 +71,12 @@ def test_the_handout_rubric_shows_part_9_as_extra_credit():
 def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
     folder = submission(mmd=[change for bug in bugs for change in BUGS[bug][0]])
     results, scores = grade_it(folder, PART9, course=load(MMD))
-    lost = {number: score for bug in bugs for number, score in BUGS[bug][1].items()}
-    assert scores == {**full(*PART9), **lost}, results["tests"]
-    for bug in bugs:
-        for number, words in BUGS[bug][2].items():
-            assert words in message(results, number), (bug, message(results, number))
+    assert_lost_exactly(results, scores, PART9, BUGS, bugs)
 
 
 @pytest.mark.slow
 def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
-    folder = tmp_path / "stencil"
-    folder.mkdir()
-    for name in ("vae.py", "assignment.py"):
-        (folder / name).write_text((ROOT / "solution" / name).read_text())
-    (folder / "mmd.py").write_text((ROOT / "code" / "mmd.py").read_text())
+    folder = stencil_submission(tmp_path / "stencil", "mmd.py", ("vae.py", "assignment.py"))
     results, scores = grade_it(folder, PART9, course=load(MMD))
     assert scores == {n: 0.0 for part in PART9 for n in numbers(part)}
     for number in numbers("mmd") + numbers("e2e_mmd"):

@@ -14,7 +14,7 @@ completed digits better than those completed with the mean image). It also decod
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, fact, falling_credit, neg_elbo
+from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, sigmoid
 from .. import distort, judge_classifier, settings
 from . import end_to_end
 from . import inference as unit
@@ -79,25 +79,16 @@ def completions(e, i):
     return {"mean": mean, "log_std": log_std, "logits": decode(e, mean.astype(np.float64))}
 
 
-def grid_codes():
-    """The report's codes: every point of GRID x GRID, [len(GRID)^2, 2] (the first axis slowest)."""
-    return np.stack([a.ravel() for a in np.meshgrid(GRID, GRID, indexing="ij")], 1)
-
-
 REPORT_ONLY = ("grid",)  # measured for the report's picture of the joint; no test is graded on it
 MEASURES = [
     ("evaluate", "scoring the trained InferenceVAE on the judge's test images",
      lambda e, i: end_to_end.scored(e, i, False, SUFFIX, i["eps"], i["order"])),
     ("complete", "running your svi on the top halves of the judge's test digits and decoding q's means", completions),
-    ("grid", "decoding a grid of codes, for the report", lambda e, i: {"logits": decode(e, grid_codes())}),
+    ("grid", "decoding a grid of codes, for the report", lambda e, i: {"logits": decode(e, unit.grid_points(GRID))}),
 ]
 
 
 # checks (judge) -----------------------------------------------------------------------
-
-def sigmoid(v):
-    return 0.5 * (1.0 + np.tanh(0.5 * v))
-
 
 def bar():
     data = settings.data()
@@ -107,28 +98,16 @@ def bar():
 
 def check_model(run, i):
     """10.10: the judge's loss per image (BCE of sigmoid(logits) + KL) on the changed images."""
-    b, n, changed = bar(), len(i["x_eval"]), int(i["changed"])
-    mu = array(run, "evaluate", "mu", (n, unit.Z), "the encoder's mu")
-    logvar = array(run, "evaluate", "logvar", (n, unit.Z), "the encoder's logvar")
-    logits = np.empty((n, unit.D))
-    logits[i["order"]] = array(run, "evaluate", "x_hat_shuffled", (n, unit.D), "the decoder's logits")
-    x_hat = sigmoid(logits)
-    x = i["x_eval"][:, None].astype(np.float64)
-    loss = neg_elbo(x_hat[:changed], x[:changed], mu[:changed], logvar[:changed])
-    clean = neg_elbo(x_hat[changed:], x[changed:], mu[changed:], logvar[changed:])
+    b, changed = bar(), int(i["changed"])
+    loss, clean = end_to_end.losses(run, i, "evaluate", i["order"], unit.Z, logits=True)
     if loss < b.zero:
         end_to_end.memorised(loss, clean, b.epochs, b.floor, b.max_gap)
     seconds = fact(run, "train").get("seconds")
     timed = end_to_end.epoch_times(seconds[:b.epochs] if isinstance(seconds, list) else None)
     detail = (f"your InferenceVAE's loss per image (BCE of sigmoid(logits) + KL) after {b.epochs} epochs is {loss:.1f} "
               f"on the judge's {changed} changed test images ({clean:.1f} on unchanged ones)")
-    credit = falling_credit(loss, b.threshold, b.zero)
-    if credit == 1.0:
-        return 1.0, f"{detail} < {b.threshold:.0f}.{timed}"
-    if not credit:
-        raise Fail(f"{detail}; it must be below {b.threshold:.0f}. Check that the decoder returns logits and call() "
-                   f"returns sigmoid of them, and that train_vae trains it (python assignment.py --inference).{timed}")
-    return credit, f"{detail}; full points below {b.threshold:.0f}, none at {b.zero:.0f}.{timed}"
+    return below_bar(loss, b.threshold, b.zero, detail, ". Check that the decoder returns logits and call() returns "
+                     "sigmoid of them, and that train_vae trains it (python assignment.py --inference)", ".0f", f".{timed}")
 
 
 def completed(run, i):

@@ -16,7 +16,7 @@ inputs, as one that draws its prior samples must (a KL loss in its place is dete
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, fact, falling_credit, scalar
+from ..kit import Fail, Test, array, bce, below_bar, fact, scalar
 from .. import settings
 from . import end_to_end, explore, models
 from . import mmd as unit
@@ -137,13 +137,8 @@ def check_reconstruction(run, i):
     timed = end_to_end.epoch_times(seconds[:b.epochs] if isinstance(seconds, list) else None)
     detail = (f"your MMD-VAE's reconstruction loss (BCE per image) is {loss:.1f} on the judge's {settings.EVAL_IMAGES} "
               f"changed test images ({clean:.1f} on unchanged ones)")
-    credit = falling_credit(loss, b.threshold, b.zero)
-    if credit == 1.0:
-        return 1.0, f"{detail} < {b.threshold:.0f}.{timed}"
-    if not credit:
-        raise Fail(f"{detail}; it must be below {b.threshold:.0f}. Check mmd_training_loss and that train_vae "
-                   f"trains with it (python assignment.py --mmd).{timed}")
-    return credit, f"{detail}; full points below {b.threshold:.0f}, none at {b.zero:.0f}.{timed}"
+    return below_bar(loss, b.threshold, b.zero, detail, ". Check mmd_training_loss and that train_vae trains with it "
+                     "(python assignment.py --mmd)", ".0f", f".{timed}")
 
 
 def check_prior(run, i):
@@ -160,13 +155,8 @@ def check_prior(run, i):
         compared = ""
     detail = (f"the judge's MMD between your MMD-VAE's codes of {settings.CLEAN_IMAGES} upright {settings.data().title} "
               f"images and {len(i['prior'])} samples of N(0, I) is {value:.4f}{compared}")
-    credit = falling_credit(value, data.mmd_prior_bar, data.mmd_prior_zero)
-    if credit == 1.0:
-        return 1.0, f"{detail} < {data.mmd_prior_bar:g}"
-    if not credit:
-        raise Fail(f"{detail}; it must be below {data.mmd_prior_bar:g}: the codes' aggregate is far from N(0, I). "
-                   "Check that prior_z in mmd_training_loss is drawn from N(0, I) (mean 0, standard deviation 1).")
-    return credit, f"{detail}; full points below {data.mmd_prior_bar:g}, none at {data.mmd_prior_zero:g}"
+    return below_bar(value, data.mmd_prior_bar, data.mmd_prior_zero, detail, ": the codes' aggregate is far from "
+                     "N(0, I). Check that prior_z in mmd_training_loss is drawn from N(0, I) (mean 0, standard deviation 1).")
 
 
 TESTS = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot
+from ..kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot, sigmoid
 from .. import distort, settings
 from . import models
 
@@ -182,13 +182,19 @@ def decoded(run, name, order):
     return out
 
 
-def losses(run, i, name, order):
+def losses(run, i, name, order, latent=settings.LATENT_SIZE, logits=False):
     """(mean loss per image on the changed test images, on the unchanged ones) of measurement
-    `name`, computed here from its mu, logvar and decoded images."""
+    `name`, computed here from its mu, logvar [N, latent] and decoded images (or, with `logits`,
+    the decoder's logits [N, 784], taken through a sigmoid)."""
     n, changed = len(i["x_eval"]), int(i["changed"])
-    mu = array(run, name, "mu", (n, settings.LATENT_SIZE))
-    logvar = array(run, name, "logvar", (n, settings.LATENT_SIZE))
-    x_hat = decoded(run, name, order)[:n]
+    mu = array(run, name, "mu", (n, latent))
+    logvar = array(run, name, "logvar", (n, latent))
+    if logits:
+        x_hat = np.empty((n, settings.IMAGE_SIZE))
+        x_hat[order] = array(run, name, "x_hat_shuffled", (n, settings.IMAGE_SIZE), "the decoder's logits")
+        x_hat = sigmoid(x_hat)
+    else:
+        x_hat = decoded(run, name, order)[:n]
     x = i["x_eval"][:, None].astype(np.float64)
     return (neg_elbo(x_hat[:changed], x[:changed], mu[:changed], logvar[:changed]),
             neg_elbo(x_hat[changed:], x[changed:], mu[changed:], logvar[changed:]))

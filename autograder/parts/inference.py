@@ -10,7 +10,7 @@ Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.1
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, close, falling_credit, scalar
+from ..kit import Fail, Test, array, below_bar, close, scalar, sigmoid
 from .train_vae import replace_everywhere
 
 NAME = "inference"
@@ -93,7 +93,8 @@ def build(s, ex, given):
 
 
 def logits_of(i, z, pixels=D):
-    """The stand-in decoder in numpy: z [M, 2] -> logits [M, pixels] (the first `pixels` of 784), float64."""
+    """The stand-in decoder in numpy, weights i["w1"], ... (float32 or 64): z [M, 2] float64 -> logits
+    [M, pixels] (the first `pixels` of 784), float64."""
     return np.tanh(z @ i["w1"] + i["b1"]) @ i["w2"][:, :pixels] + i["b2"][:pixels]
 
 
@@ -243,7 +244,7 @@ def check_likelihood(run, i):
 def check_joint(run, i):
     z, x = f64(i, "z", "x")
     got = array(run, "joint", "value", None, "log_joint_top(decode, z, x)")
-    logits = logits_of({k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}, z)
+    logits = logits_of(i, z)
     top = bernoulli(logits[:, :TOP], x[:, :TOP])
     known = [(top, "log p(z) is missing"), (top - log_prior(z), "log p(z) is subtracted; add it")]
     close(got, log_prior(z) + top, "log_joint_top(decode, z, x)", 1e-4, 1e-2,
@@ -251,28 +252,30 @@ def check_joint(run, i):
           " (traced with the grader's log_prior and log_likelihood_top)")
 
 
-def log_evidence(i, x_top):
-    """log p(top half) of each image [IMAGES] by the judge's grid over the 2-D latent space, with
-    the grid posterior's mean [IMAGES, 2]."""
-    w = {k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}
-    za, zb = np.meshgrid(GRID, GRID, indexing="ij")
-    z = np.stack([za.ravel(), zb.ravel()], 1)
-    logits = logits_of(w, z, TOP)
+def grid_points(grid):
+    """Every point of grid x grid (a 1-D grid on each latent axis): [len(grid)^2, 2], the first axis slowest."""
+    return np.stack([a.ravel() for a in np.meshgrid(grid, grid, indexing="ij")], 1)
+
+
+def grid_posterior(i, x_top):
+    """The judge's grid over the 2-D latent space, z [G, 2], for the top halves x_top [IMAGES, 392]:
+    (log p(top half) of each image [IMAGES], the posterior's weight on each point [IMAGES, G], z)."""
+    z = grid_points(GRID)
+    logits = logits_of(i, z, TOP)
     joint = x_top @ logits.T - softplus(logits).sum(1)[None] + log_prior(z)[None]  # [IMAGES, G]
     top = joint.max(1, keepdims=True)
     weights = np.exp(joint - top)
     cell = (GRID[1] - GRID[0]) ** 2
     evidence = top[:, 0] + np.log(weights.sum(1) * cell)
-    return evidence, (weights @ z) / weights.sum(1, keepdims=True)
+    return evidence, weights / weights.sum(1, keepdims=True), z
 
 
 def elbo_of(i, x_top, mean, log_std):
     """The judge's estimate of each image's ELBO for q = N(mean, diag(exp(log_std))^2) [IMAGES],
     with its own samples (the same for every q)."""
-    w = {k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}
     eps = i["eps_judge"].astype(np.float64)
     z = mean[:, None] + np.exp(log_std)[:, None] * eps[None]  # [IMAGES, S, 2]
-    logits = logits_of(w, z.reshape(-1, Z), TOP).reshape(len(mean), len(eps), TOP)
+    logits = logits_of(i, z.reshape(-1, Z), TOP).reshape(len(mean), len(eps), TOP)
     joint = (x_top[:, None] * logits - softplus(logits)).sum(-1) + log_prior(z)
     return (joint - gaussian(mean[:, None], log_std[:, None], z)).mean(1)
 
@@ -281,7 +284,7 @@ def svi_gaps(i, *fits):
     """For each (mean, log_std) of `fits`, the mean over the images of log p(top half) - ELBO(q)
     (0 for the exact posterior)."""
     x_top = i["images"][:, :TOP].astype(np.float64)
-    evidence, _ = log_evidence(i, x_top)
+    evidence, _, _ = grid_posterior(i, x_top)
     return [float(np.mean(evidence - elbo_of(i, x_top, mean, log_std))) for mean, log_std in fits]
 
 
@@ -297,19 +300,14 @@ def check_svi(run, i):
     gap, start = svi_gaps(i, (mean, log_std), (np.zeros_like(mean), np.zeros_like(log_std)))
     detail = (f"the grader's ELBO of your q is {gap:.3f} nats per image below log p(top half) on the grader's "
               f"decoder and {IMAGES} images (q = N(0, I), where SVI starts: {start:.1f})")
-    credit = falling_credit(gap, SVI_GAP, SVI_GAP_ZERO)
-    if credit == 1.0:
-        return 1.0, f"{detail} < {SVI_GAP:g}"
-    if not credit:
-        raise Fail(f"{detail}; it must be below {SVI_GAP:g}. Check the sign of the gradient step (raise the ELBO), "
-                   "that mean and log_std are updated every step, and that the steps converge (step size).")
-    return credit, f"{detail}; full points below {SVI_GAP:g}, none at {SVI_GAP_ZERO:g}"
+    return below_bar(gap, SVI_GAP, SVI_GAP_ZERO, detail, ". Check the sign of the gradient step (raise the ELBO), that "
+                     "mean and log_std are updated every step, and that the steps converge (step size).")
 
 
 def check_inpaint(run, i):
     x, z = f64(i, "x", "z")
-    logits = logits_of({k: i[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")}, z)
-    means = 1 / (1 + np.exp(-logits))
+    logits = logits_of(i, z)
+    means = sigmoid(logits)
     got = array(run, "inpaint", "value", None, "inpaint(decode, x, z)")
     expected = np.concatenate([x[:, :TOP], means[:, TOP:]], 1)
     known = [(np.concatenate([x[:, :TOP], logits[:, TOP:]], 1), "the bottom half holds logits; the Bernoulli "
