@@ -40,14 +40,24 @@ def fingerprint(key_text=None):
 
 
 def digest(files):
-    """SHA-256 of the submission's files (names and contents), as hex, read in blocks."""
-    h = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.name):
-        h.update(path.name.encode() + b"\0")
+    """SHA-256 of the submission's files (names and contents), as hex, each file read in blocks.
+
+    Unambiguous: each file's contents are hashed on their own, and the digest hashes the sorted
+    list of (name, SHA-256 of contents) with every name preceded by its length, so no two
+    different sets of files give the same stream (the first scheme, `name\\0contents\\0` without
+    lengths, gave {a: "x\\0b\\0y"} the digest of {a: "x", b: "y"}). The digest seeds the secret
+    inputs, and this file is part of the grader's stamp, so a record measured under another
+    scheme is graded again, never re-scored (record.measured_key)."""
+    entries = []
+    for path in files:
+        contents = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
+                contents.update(block)
+        entries.append((path.name.encode("utf-8", "surrogateescape"), contents.digest()))
+    h = hashlib.sha256(b"submission digest 2\0")
+    for name, contents in sorted(entries):
+        h.update(len(name).to_bytes(8, "big") + name + contents)
     return h.hexdigest()
 
 

@@ -43,3 +43,47 @@ def test_generators_depend_on_key_and_labels():
     assert (a == secret.generator("part", "x", key_text="1" * 64).random(4)).all()
     assert not (a == secret.generator("part", "y", key_text="1" * 64).random(4)).all()
     assert not (a == secret.generator("part", "x", key_text="2" * 64).random(4)).all()
+
+
+def old_digest(files):
+    """The first scheme, `name\\0contents\\0` without lengths (kept here to show its collision)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def write_files(folder, files):
+    folder.mkdir()
+    for name, contents in files.items():
+        (folder / name).write_bytes(contents)
+    return [folder / name for name in files]
+
+
+def test_different_file_sets_never_share_a_digest(tmp_path):
+    """One file whose contents spell out a second file (a\\0x\\0b\\0y\\0 either way) had the digest
+    of the two files, hence the same secret inputs and a twin in a regrade; now they differ."""
+    one = write_files(tmp_path / "one", {"a": b"x\0b\0y"})
+    two = write_files(tmp_path / "two", {"a": b"x", "b": b"y"})
+    assert old_digest(one) == old_digest(two)  # the collision of the first scheme
+    assert secret.digest(one) != secret.digest(two)
+    empty = write_files(tmp_path / "empty", {"a": b"x\0b\0"})  # the old stream of {a: "x", b: ""} but one
+    assert secret.digest(empty) != secret.digest(write_files(tmp_path / "pair", {"a": b"x", "b": b""}))
+
+
+def test_a_digest_depends_on_names_and_contents_only(tmp_path):
+    files = write_files(tmp_path / "x", {"vae.py": b"1" * 3_000_000, "assignment.py": b"2"})
+    again = write_files(tmp_path / "y", {"assignment.py": b"2", "vae.py": b"1" * 3_000_000})
+    assert secret.digest(files) == secret.digest(list(reversed(again))) and len(secret.digest(files)) == 64
+    renamed = write_files(tmp_path / "z", {"vae2.py": b"1" * 3_000_000, "assignment.py": b"2"})
+    assert secret.digest(renamed) != secret.digest(files)
+
+
+def test_a_record_measured_under_another_digest_is_graded_again():
+    """The digest seeds every secret input: secret.py is part of the grader's stamp, which every
+    record's key holds, so records measured under the first scheme are graded again, not re-scored."""
+    from autograder import grade
+
+    assert any(path.name == "secret.py" for path in grade.grader_files("mnist"))
