@@ -27,6 +27,7 @@ from .results import build, clean_text, table, test_entry, write
 from .budget import Budget
 from .parts import BY_NAME
 from .sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
+from .walls import Exposed
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 MAX_RESULTS_BYTES = 900_000  # Gradescope's limit for results.json is 1 MB
@@ -295,7 +296,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
         try:
             ensure_training_split()
             box = Sandbox(limits, allow_unsandboxed, threads=budget.threads())
-        except Unsandboxed as refusal:
+        except (Unsandboxed, Exposed) as refusal:
             problem = str(refusal)
     try:
         digest = secret.digest(list(found.values()) + helpers)

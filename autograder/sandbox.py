@@ -48,10 +48,10 @@ try:  # libseccomp through its ctypes binding: Linux only, and the library may b
 except (ImportError, OSError, AttributeError):
     pyseccomp = None
 
-from . import settings
+from . import landlock, settings
 from .results import clean_text
+from .walls import Exposed, private_copy, probe
 
-CHILD = settings.PACKAGE / "child.py"
 POLL_SECONDS = 0.05
 MAX_REPORT_BYTES = 2_000_000
 MAX_ARRAYS_BYTES = 64_000_000  # compressed or not, on disk and once loaded
@@ -290,13 +290,12 @@ class Slot:
 
 @lru_cache(maxsize=None)
 def usable_by_others():
-    """Can an unprivileged user run this interpreter, import the grader and read the
-    training data? (Not when they live under /root, say.) Failing safe matters: a sandbox
-    user that cannot read what a process needs would turn every grade into zero."""
+    """Can an unprivileged user run this interpreter with its packages and read the training
+    data? (Not when they live under /root, say.) Failing safe matters: a sandbox user that
+    cannot read what a process needs would turn every grade into zero. (Whether it can import
+    the grader's private copy behind the walls, walls.probe tells for each grading.)"""
     uid = UID_BASE + 2 * UID_SLOTS  # a spare id, only for this check
-    check = (f"import sys; sys.path.insert(0, {str(settings.ROOT)!r}); import autograder.student, "
-             f"autograder.measuring; open({str(settings.train_npz())!r}, 'rb').close(); "
-             f"open({str(settings.PRISTINE_ASSIGNMENT)!r}).close()")
+    check = f"import numpy; open({str(settings.train_npz())!r}, 'rb').close()"
     try:
         done = subprocess.run([sys.executable, "-I", "-c", check], user=uid, group=uid, extra_groups=[],
                               capture_output=True, cwd="/", timeout=120)
@@ -351,16 +350,24 @@ def can_refuse_sockets():
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
-def as_user(uid, cut_network, seccomp):
-    """preexec_fn: leave the network (while still root), become `uid` for good (unless None),
-    then refuse sockets (seccomp)."""
+def as_user(uid, cut_network, seccomp, rules=None):
+    """preexec_fn: leave the network (while still root), offer itself first to the kernel's
+    out-of-memory killer, become `uid` for good (unless None), then restrict its files
+    (Landlock ruleset `rules`) and refuse sockets (seccomp)."""
     def switch():
         if cut_network:
             ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+        try:
+            with open("/proc/self/oom_score_adj", "w") as adj:
+                adj.write("1000")
+        except OSError:
+            pass
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
+        if rules is not None:
+            landlock.restrict(rules)
         if seccomp:
             refuse_sockets()
     return switch
@@ -624,12 +631,18 @@ class Sandbox:
         self.slot = Slot()
         self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
         os.chmod(self.base, 0o711)
+        self.runtime = private_copy(self.base / "grader")
         self.sandboxed = bool(self.slot.ids) and usable_by_others()
         if is_root() and not self.sandboxed and not allow_unsandboxed:
             self.close()
             raise Unsandboxed()
         self.network_cut = self.sandboxed and can_cut_network()
         self.seccomp = can_refuse_sockets()
+        self.landlock = landlock.available()
+        problem, readable = probe(self, self.slot.ids[0] if self.sandboxed else None)
+        if problem or readable:
+            self.close()
+            raise Exposed(problem, readable, bool(self.landlock))
 
     def describe(self):
         """Which walls were up, for the grading log (results.json's output)."""
@@ -642,11 +655,17 @@ class Sandbox:
                   "no seccomp filter (libseccomp or seccomp missing)")]
         network = "network: " + ", ".join(walls) + (
             "" if self.network_cut or self.seccomp else "; THE NETWORK WAS REACHABLE")
-        readable = readable_copies() if self.sandboxed else []
-        files = ("files: the judge's key, test split and classifier are private" + (
-            f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it holds the data set's "
-            "test split; the scored images are changed by a secret transformation, so it does not help)"
-            if readable else ""))
+        if self.landlock:
+            files = (f"files: Landlock (ABI {self.landlock}) let both processes read only the system's folders, "
+                     "Python, a private copy of the grader's modules and the training split, and write only "
+                     "their own folder")
+        else:
+            readable = readable_copies() if self.sandboxed else []
+            files = ("files: no Landlock on this kernel; the processes' user could read none of the staff files "
+                     "(solution, tests, courses, outputs, key, test split, classifier)" + (
+                         f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it "
+                         "holds the data set's test split; the scored images are changed by a secret "
+                         "transformation, so it does not help)" if readable else ""))
         return f"{who}; {network}; {files}"
 
     def close(self):
@@ -668,7 +687,7 @@ class Sandbox:
             "MPLCONFIGDIR": str(workdir / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_HOME": str(workdir / "tmp"),
             "PYTHONHASHSEED": str(settings.SEED), "GRADER_SEED": str(settings.SEED),
             "PYTHONDONTWRITEBYTECODE": "1", "MNIST_NPZ": str(settings.train_npz()), "GRADER_DATASET": settings.data().name,
-            "GRADER_ROOT": str(settings.ROOT), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
+            "GRADER_ROOT": str(self.runtime), "GRADER_NPROC": str(NPROC_LIMIT if self.sandboxed else 0),
             "GRADER_THREADS": str(self.threads or 0),
         }
 
@@ -769,14 +788,37 @@ class Sandbox:
         which the caller reads)."""
         return self.finish(self.spawn(kind, parts, workdir, cwd, uid, echo), timeout)
 
+    def readable(self):
+        """What a process may read besides its own folder: the system's folders, the interpreter
+        and its packages, the private copy of the grader, the training split."""
+        python = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+                  os.path.dirname(os.path.realpath(sys.executable))}
+        root = settings.ROOT.resolve()
+        python = {path for path in python if not (root == Path(path).resolve() or root.is_relative_to(Path(path).resolve()))}
+        return [*landlock.SYSTEM, *sorted(python), str(self.runtime), str(settings.train_npz())]
+
+    def popen(self, command, workdir, cwd, uid):
+        """Start `command` in `workdir` as `uid` behind every wall this machine has: no network,
+        Landlock, seccomp. Output: a pipe (stderr joined)."""
+        rules = landlock.ruleset(self.readable(), [str(workdir), "/dev/shm"]) if self.landlock else None
+        walls = uid is not None or self.seccomp or rules is not None
+        try:
+            return subprocess.Popen(
+                command, cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=as_user(uid, self.network_cut and uid is not None, self.seccomp, rules) if walls else None)
+        finally:
+            if rules is not None:
+                os.close(rules)
+
+    def spawn_code(self, code, args, workdir, uid):
+        """Start `python -I -c code args...` behind the walls (the walls' probe, walls.probe)."""
+        return self.popen([sys.executable, "-I", "-c", code, *args], workdir, workdir, uid)
+
     def spawn(self, kind, parts, workdir, cwd, uid, echo):
         """Start child.py `kind` for `parts` in `workdir`, as `uid`, its output collected."""
-        walls = uid is not None or self.seccomp
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD), kind, parts, str(workdir), str(self.limits.memory_mb)],
-            cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=as_user(uid, self.network_cut and uid is not None, self.seccomp) if walls else None)
+        process = self.popen([sys.executable, "-I", str(self.runtime / "autograder" / "child.py"), kind, parts,
+                              str(workdir), str(self.limits.memory_mb)], workdir, cwd, uid)
         collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
         collector.start()
         return Running(kind, process, collector, workdir, uid)

@@ -167,6 +167,28 @@ def test_the_measuring_inputs_and_the_key_are_out_of_reach(submission, grade_it,
     assert not spy_file.exists(), spy_file.read_text()
 
 
+def test_the_repositorys_staff_files_are_out_of_reach(submission, grade_it):
+    """Graded from the repository (as staff grade and regrade), student code can open nothing
+    of it but the grader's private copy: not the reference solution (which a stub would exec),
+    the tests, the course files, earlier outputs, the classifier, the grader's own folder, git,
+    nor the mirror's data set with its test split. Holds as any user (Landlock), or the
+    grading is refused (test_sandbox)."""
+    earlier = ROOT / "outputs" / "hostile-earlier-results.json"
+    earlier.write_text("{}")
+    os.chmod(earlier, 0o644)
+    patterns = [str(ROOT / "solution" / "*.py"), str(ROOT / "tests" / "*.py"), str(ROOT / "courses" / "*.toml"),
+                str(ROOT / "tools" / "*.py"), str(earlier), str(ROOT / ".git" / "HEAD"), str(ROOT / "README.md"),
+                str(ROOT / "autograder" / "classifier" / "*.keras"), str(ROOT / "autograder" / "parts" / "*.py"),
+                str(ROOT / "data" / "mnist.npz"), os.path.join(os.environ.get("MNIST_MIRROR", "/nonexistent"), "*.npz")]
+    stub = ("\nimport os as _o\n_sol = _o.path.join(_o.environ['GRADER_ROOT'], 'solution', 'vae.py')\n"
+            "if _o.path.exists(_sol):\n    exec(open(_sol).read())\n")
+    try:
+        results, scores = grade_it(submission(vae_extra=stub + reading_probe(patterns)), ["reparameterize"])
+    finally:
+        earlier.unlink()
+    assert scores == full("reparameterize"), results["tests"]
+
+
 @needs_sandbox
 def test_student_process_cannot_read_judge_files_or_write_results(submission, grade_it, tmp_path):
     """As an unprivileged user, the student cannot read root-only files (the judge's key, the
@@ -334,7 +356,8 @@ if _os.fork() == 0:
 
 
 @needs_sandbox
-def test_a_fork_hopping_survivor_is_gone_before_the_next_grading(submission, grade_it, shared_folder, tmp_path):
+def test_a_fork_hopping_survivor_is_gone_before_the_next_grading(submission, grade_it, shared_folder, tmp_path,
+                                                               without_landlock):
     hopper_file = shared_folder / "hopper"
     folder = submission(vae_extra=f"\nHOPPER_FILE = {str(hopper_file)!r}\n" + FORK_HOPPER)
     grade_it(folder, ["reparameterize"])

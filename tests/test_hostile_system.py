@@ -70,16 +70,15 @@ while _time.time() < _deadline and not _found:
                 except OSError:
                     pass
     _time.sleep(0.05)
-open(SPY_FILE, "w").write(repr(_found))
+print("SPY FOUND", repr(_found))
 '''
 
 
 @needs_sandbox
-def test_another_gradings_exported_models_are_out_of_reach(submission, shared_folder, tmp_path):
+def test_another_gradings_exported_models_are_out_of_reach(submission, tmp_path):
     """While one grading exports and measures models, a concurrent one looks for them at the
     paths the grader uses (they are private to the judge). Both are graders of their own, as on
     a machine that regrades two submissions at once."""
-    spy_file = shared_folder / "spy"
     other = tmp_path / "other"
     other.mkdir()
     for name in ("vae.py", "assignment.py"):
@@ -88,14 +87,15 @@ def test_another_gradings_exported_models_are_out_of_reach(submission, shared_fo
     first = subprocess.Popen(grader + [str(other), "--results", str(tmp_path / "other.json"),
                                        "--stages", "vae,cvae,reparameterize,loss"], cwd=ROOT, stdout=subprocess.DEVNULL)
     time.sleep(3)
-    folder = submission(vae_extra=f"\nSPY_FILE = {str(spy_file)!r}\n" + ARTIFACT_SPY)
+    folder = submission(vae_extra=ARTIFACT_SPY)
     second = subprocess.run(grader + [str(folder), "--results", str(tmp_path / "spy.json"), "--stages", "reparameterize"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, timeout=600)
     first.wait(timeout=600)
     assert second.returncode == 0 and json.loads((tmp_path / "other.json").read_text())["score"] > 0
-    assert spy_file.exists(), "the spy never ran, so this test proves nothing"
-    assert spy_file.read_text() == "[]", spy_file.read_text()
-    scores = {e["number"]: e["score"] for e in json.loads((tmp_path / "spy.json").read_text())["tests"]}
+    spied = json.loads((tmp_path / "spy.json").read_text())
+    assert "SPY FOUND" in spied["output"], "the spy never ran, so this test proves nothing"
+    assert "SPY FOUND []" in spied["output"], spied["output"]
+    scores = {e["number"]: e["score"] for e in spied["tests"]}
     assert {n: scores[n] for n in numbers("reparameterize")} == full("reparameterize")
 
 
@@ -173,7 +173,7 @@ open(NET_FILE, "w").write(_OUTCOME)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
 def test_student_code_cannot_reach_the_network_where_a_namespace_is_refused(monkeypatch, submission, grade_it,
-                                                                            shared_folder):
+                                                                            shared_folder, without_landlock):
     """As in Docker without CAP_SYS_ADMIN: unshare(CLONE_NEWNET) is refused, so only the seccomp
     filter stands between student code and a TCP server on 127.0.0.1 (started here). Without
     the filter the same code connects, which shows the test can see a connection."""

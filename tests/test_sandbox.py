@@ -106,6 +106,32 @@ def test_root_without_a_usable_sandbox_refuses_to_run_student_code(tmp_path, mon
     assert "make PYTHON=/usr/bin/python3" in graded["tests"][0]["output"]
 
 
+def test_without_landlock_readable_staff_files_refuse_the_grading(tmp_path, monkeypatch):
+    """Where the kernel has no Landlock, file modes are the only wall: while the reference
+    solution is readable by the processes' user, nothing is graded, and the message says how
+    to fix it."""
+    from autograder import landlock
+
+    monkeypatch.setattr(landlock, "available", lambda: 0)
+    ran = []
+    monkeypatch.setattr(sandbox.Sandbox, "build", lambda *a, **k: ran.append(a))
+    graded = grade_module.grade(ROOT / "solution", tmp_path / "r.json", Limits(), log=lambda *a, **k: None)
+    message = graded["tests"][0]["output"]
+    assert not ran and graded["score"] == 0, message
+    assert "Refusing to grade" in message and str(ROOT / "solution") in message and "chmod -R go-rwx" in message
+
+
+def test_the_private_copy_holds_the_grader_code_and_nothing_of_the_staff(tmp_path):
+    from autograder import walls
+
+    copy = walls.private_copy(tmp_path / "grader")
+    names = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
+    assert {"autograder/child.py", "autograder/student.py", "autograder/parts/vae.py", "code/assignment.py"} <= names
+    assert not any(n.startswith(("solution", "tests", "courses", "outputs")) or "classifier/" in n or n.endswith((".key", ".keras"))
+                   for n in names), names
+    assert all(p.stat().st_mode & 0o222 == 0 for p in copy.rglob("*")), "the copy must be read-only"
+
+
 def stage(kind, status, report=None):
     return sandbox.StageRun(kind, status, 100.0, 500.0, "", report or {}, {})
 
