@@ -1,7 +1,7 @@
 # One command per job. Every target sets up what it needs (virtualenv, packages, MNIST).
 #   students: make train ARGS="--is_cvae" | make grade | make data | make clean
 #   staff:    make test | make test-fast | make stencil | make handout | make autograder
-#             make classifier | make calibrate | make bench | make regrade EXPORT=...
+#             make classifier | make calibrate | make bench | make regrade EXPORT=... | make clean-student-data
 #   COURSE=courses/<name>.toml selects the course file for grade, handout, autograder and bench.
 # As root (a container, CI), a Python that unprivileged users can run, which the grader needs
 # to run student code as one of them (install/choose_python.sh --no-install picks it).
@@ -15,7 +15,7 @@ COURSE ?=
 COURSE_ARG = $(if $(COURSE),--course "$(COURSE)")
 STAFF_ONLY = @test -d solution || { echo "This target is for course staff: it needs solution/ (not part of the student handout)."; exit 2; }
 
-.PHONY: venv data train grade test test-fast stencil handout autograder classifier calibrate bench regrade clean
+.PHONY: venv data train grade test test-fast stencil handout autograder classifier calibrate bench regrade clean clean-student-data
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
@@ -76,12 +76,19 @@ bench: data
 	$(STAFF_ONLY)
 	$(PY) tools/bench.py $(COURSE_ARG) $(ARGS)
 
-# Regrade a Gradescope export: make regrade EXPORT=export.zip [JOBS=2] [COURSE=...] [ARGS=--force]
+# Regrade a Gradescope export: make regrade EXPORT=export.zip [JOBS=2] [COURSE=...] [OUT=outputs/regrade] [ARGS=--force]
+# Without COURSE=, the course file the export's results are stamped with (else it asks for COURSE=).
 regrade: data
 	$(STAFF_ONLY)
 	@test -n "$(EXPORT)" || { echo "Name the export: make regrade EXPORT=path/to/submissions_export.zip"; exit 2; }
-	$(PY) tools/regrade.py "$(EXPORT)" $(if $(JOBS),--jobs $(JOBS)) $(COURSE_ARG) $(ARGS)
+	$(PY) tools/regrade.py "$(EXPORT)" $(if $(JOBS),--jobs $(JOBS)) $(COURSE_ARG) $(if $(OUT),--out "$(OUT)") $(ARGS)
 
+# Generated files; keeps outputs/regrade/ (a class's gradings: hours of work to redo).
 clean:
-	rm -rf dist outputs/*.png outputs/*.json outputs/*.h5 .pytest_cache
+	rm -rf dist outputs/*.png outputs/*.json outputs/*.h5 outputs/report*.html .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Every student's data: outputs/regrade/ (a regrade's names, emails, ids, code, results, records)
+# and make grade's results and reports (a folder given as OUT= is yours to remove).
+clean-student-data:
+	rm -rf outputs/regrade outputs/results.json outputs/report*.html

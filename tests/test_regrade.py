@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -370,3 +371,35 @@ def test_without_a_course_the_one_the_export_was_graded_with_is_taken_or_it_refu
     assert regrade.main([str(export), "--out", str(tmp_path / "mixed" / "out")]) == 2
     said = capsys.readouterr()
     assert said.err.count("\n") == 1 and "graded with 2 course files" in said.err and "COURSE=" in said.err
+
+
+def test_make_regrade_passes_out_and_leaves_the_course_to_the_export(tmp_path):
+    """make regrade OUT=... reaches --out; without COURSE= no --course is given, so the tool takes
+    the course the export was graded with (or refuses)."""
+    def planned(*variables):
+        done = subprocess.run(["make", "-n", "regrade", "EXPORT=e.zip", *variables], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        return next(line for line in done.stdout.splitlines() if "tools/regrade.py" in line)
+
+    assert '--out "/tmp/my regrade"' in planned("OUT=/tmp/my regrade") and "--course" not in planned()
+    assert "--out" not in planned() and '--course "courses/conv.toml"' in planned("COURSE=courses/conv.toml")
+
+
+def test_clean_student_data_removes_every_students_data_and_clean_keeps_the_gradings(tmp_path):
+    """make clean-student-data removes outputs/regrade/ (names, emails, code) and make grade's
+    results and reports; make clean removes the reports too but keeps a class's gradings."""
+    def tree():
+        (tmp_path / "outputs" / "regrade" / "export" / "submission_1").mkdir(parents=True, exist_ok=True)
+        for name in ("outputs/report.html", "outputs/report-staff.html", "outputs/results.json", "outputs/.gitkeep",
+                     "outputs/regrade/summary.csv"):
+            (tmp_path / name).write_text("Student 1, s1@example.edu")
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    tree()
+    subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    left = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "outputs").rglob("*"))
+    assert left == ["outputs/.gitkeep", "outputs/regrade", "outputs/regrade/export", "outputs/regrade/export/submission_1",
+                    "outputs/regrade/summary.csv"], left
+    tree()
+    subprocess.run(["make", "clean-student-data"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [".gitkeep"]
