@@ -14,6 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# Memory of the platform's container that is not the student's: the measuring process waiting
+# beside the builds with TensorFlow loaded (measured 522 MB idle), the judge (about 40 MB, more
+# while it reads what processes exported and draws the report), and how far a process tree can
+# grow past its limit between two of the watcher's looks (the issue measured 300 MB with
+# forked daemons, which are counted every half second).
+IDLE_MEASURING_MB, JUDGE_MB, OVERSHOOT_MB = 600, 300, 400
+FLOOR_MB = 1000  # below this no student process trains at all; the kernel's OOM killer takes them first
+
+
+def memory_plan(platform_mb, limit_mb, measuring_waits):
+    """(the student's process tree, the measuring process), in MB: the course's limit, lowered
+    so that whatever runs at once (a build beside a waiting measuring process, or the measuring
+    alone) plus the judge and the watcher's overshoot fits the platform's memory."""
+    spare = platform_mb - JUDGE_MB - OVERSHOOT_MB
+    student = spare - (IDLE_MEASURING_MB if measuring_waits else 0)
+    return max(FLOOR_MB, min(limit_mb, student)), max(FLOOR_MB, min(limit_mb, spare))
+
+
 def cgroup_quota():
     """CPUs allowed by this process's cgroup (v2 cpu.max or v1 cfs quota), or None if unlimited."""
     try:

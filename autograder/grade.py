@@ -24,7 +24,7 @@ from . import kit, record, report, secret, settings
 from .course import load as load_course
 from .locate import describe_missing, left_out, locate
 from .results import build, clean_text, table, test_entry, write
-from .budget import Budget
+from .budget import Budget, memory_plan
 from .parts import BY_NAME
 from .sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
 from .walls import Exposed
@@ -288,6 +288,9 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     course = course or load_course()
     settings.use(course.dataset)
     limits = limits or course.limits
+    early = course.platform["memory_mb"] >= EARLY_MEASURING_MB
+    student_mb, measuring_mb = memory_plan(course.platform["memory_mb"], limits.memory_mb, early)
+    limits = replace(limits, memory_mb=student_mb, measure_memory_mb=measuring_mb)
     budget = Budget.plan(course.platform, start)
     selected = set(stages) if stages is not None else {p.NAME for p in course.parts}
     found, missing, helpers = locate(submission, course.files())
@@ -300,7 +303,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
             problem = str(refusal)
     try:
         digest = secret.digest(list(found.values()) + helpers)
-        if box is not None and not problem and course.platform["memory_mb"] >= EARLY_MEASURING_MB:
+        if box is not None and not problem and early:
             box.start_measuring()  # TensorFlow loads there while the parts build
         built, pace = {}, []
         shares = sum(getattr(part, "TRAINING_SHARE", 0.0) for part in course.parts)

@@ -55,7 +55,7 @@ from .walls import Exposed, private_copy, probe
 POLL_SECONDS = 0.05
 MAX_REPORT_BYTES = 2_000_000
 MAX_ARRAYS_BYTES = 64_000_000  # compressed or not, on disk and once loaded
-MAX_ARTIFACT_BYTES = 800_000_000
+MAX_ARTIFACT_BYTES = 300_000_000  # what one part may export, at apparent size (the reference's largest: a few MB)
 MAX_ARTIFACT_FILES = 500
 UID_BASE, UID_SLOTS = 62000, 500  # grading k uses uids UID_BASE + 2k (student) and + 2k + 1 (measuring)
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
@@ -98,7 +98,8 @@ class StageRun:
             "memory": f"This part used more than the memory limit ({self.peak_rss_mb:.0f} MB "
                       "resident, counting every process it started and its shared memory) and was stopped "
                       "(out of memory).",
-            "disk": "This part wrote more than the disk limit and was stopped.",
+            "disk": f"This part wrote more than the disk limit (sparse files count at their full size), or exported more than {MAX_ARTIFACT_BYTES // 10**6} MB or {MAX_ARTIFACT_FILES} "
+                    "files, and was stopped; nothing it exported was measured.",
             "crashed": "Your code ended the grading process before it finished (a crash, "
                        "sys.exit, os._exit or a signal). The output below shows its last words.",
         }.get(self.status, "")
@@ -189,6 +190,36 @@ def read_arrays(path):
         return {}
 
 
+def safe_copy(source, target, limit):
+    """Copy `source` to a new private file `target` (0600) in blocks, if it is a regular file
+    (not a link, FIFO or device) whose apparent size is at most `limit` bytes: a sparse file
+    counts whole, since copying makes it dense. Returns the bytes copied, 0 for a file that is
+    not copied (not regular, unreadable), None when it exceeds `limit`."""
+    try:
+        fd = os.open(source, os.O_RDONLY | NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return 0
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return 0
+        if info.st_size > limit:
+            return None
+        copied = 0
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW | getattr(os, "O_BINARY", 0),
+                               0o600), "wb") as out:
+            for block in iter(lambda: os.read(fd, 1 << 20), b""):
+                copied += len(block)
+                if copied > limit:  # it grew while being copied
+                    return None
+                out.write(block)
+        return copied
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+
+
 def copy_tree(source, target, owner=None):
     """Copy the regular files and folders under `source` to `target` (links, FIFOs and
     devices are skipped) within MAX_ARTIFACT_BYTES and MAX_ARTIFACT_FILES, private to the
@@ -212,14 +243,12 @@ def copy_tree(source, target, owner=None):
                 if not walk(entry.path, os.path.join(dst, entry.name), depth + 1):
                     return False
             elif entry.is_file(follow_symlinks=False):
-                data = safe_read(entry.path, budget["bytes"])
-                if data is None:
-                    continue
-                budget["bytes"] -= len(data)
                 path = os.path.join(dst, entry.name)
-                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600), "wb") as out:
-                    out.write(data)
-                if owner:
+                copied = safe_copy(entry.path, path, budget["bytes"])
+                if copied is None:
+                    return False
+                budget["bytes"] -= copied
+                if owner and os.path.exists(path):
                     os.chown(path, *owner)
         return True
 
@@ -539,8 +568,8 @@ def files_bytes(folders, uid=None, most=50_000):
                     continue
                 if stat.S_ISDIR(info.st_mode):
                     todo.append(entry.path)
-                elif stat.S_ISREG(info.st_mode):
-                    total += info.st_blocks * 512
+                elif stat.S_ISREG(info.st_mode):  # a sparse file counts at its apparent size: it is read whole
+                    total += max(info.st_blocks * 512, info.st_size)
             except OSError:
                 pass
     return total
@@ -666,7 +695,9 @@ class Sandbox:
                          f"; readable by every user, which the grader cannot change: {', '.join(readable)} (it "
                          "holds the data set's test split; the scored images are changed by a secret "
                          "transformation, so it does not help)" if readable else ""))
-        return f"{who}; {network}; {files}"
+        memory = (f"memory: {self.limits.memory_mb} MB for the student's processes, "
+                  f"{self.memory_mb('measure')} MB for the measuring")
+        return f"{who}; {network}; {files}; {memory}"
 
     def close(self):
         if self.waiting is not None:  # a measuring process that was never given jobs
@@ -727,7 +758,9 @@ class Sandbox:
                 run.status = "crashed"
             if (workdir / "artifacts").is_dir() and not (workdir / "artifacts").is_symlink():
                 run.artifacts = self.base / f"artifacts-{part}"
-                copy_tree(workdir / "artifacts", run.artifacts)
+                if not copy_tree(workdir / "artifacts", run.artifacts):  # too much to read: nothing is measured
+                    shutil.rmtree(run.artifacts, ignore_errors=True)
+                    run.artifacts, run.status = None, "disk"
             return run
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -788,6 +821,10 @@ class Sandbox:
         which the caller reads)."""
         return self.finish(self.spawn(kind, parts, workdir, cwd, uid, echo), timeout)
 
+    def memory_mb(self, kind):
+        """The memory limit of a process of `kind` (build or measure)."""
+        return self.limits.measure_memory_mb or self.limits.memory_mb if kind == "measure" else self.limits.memory_mb
+
     def readable(self):
         """What a process may read besides its own folder: the system's folders, the interpreter
         and its packages, the private copy of the grader, the training split."""
@@ -818,7 +855,7 @@ class Sandbox:
     def spawn(self, kind, parts, workdir, cwd, uid, echo):
         """Start child.py `kind` for `parts` in `workdir`, as `uid`, its output collected."""
         process = self.popen([sys.executable, "-I", str(self.runtime / "autograder" / "child.py"), kind, parts,
-                              str(workdir), str(self.limits.memory_mb)], workdir, cwd, uid)
+                              str(workdir), str(self.memory_mb(kind))], workdir, cwd, uid)
         collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
         collector.start()
         return Running(kind, process, collector, workdir, uid)
@@ -829,7 +866,7 @@ class Sandbox:
         start = time.monotonic()
         spare = self.waiting.process.pid if self.waiting else None
         usage = Usage(running.uid, running.workdir, spare)
-        status, peak = watch(running.process, timeout, self.limits.memory_mb, usage, self.limits.disk_mb)
+        status, peak = watch(running.process, timeout, self.memory_mb(running.kind), usage, self.limits.disk_mb)
         seconds = time.monotonic() - start
         if running.uid is not None:
             clean_up(running.uid)

@@ -103,6 +103,7 @@ class Limits:
     training_budget: float = 30 * 60.0  # the two end-to-end parts together (shares in parts/e2e_*.py)
     measure_timeout: float = 300.0  # one measuring process (all parts: about 20 s on 2 cores)
     memory_mb: int = 3000  # memory of one process and all it started (shared memory included)
+    measure_memory_mb: int = None  # the measuring process's, if not memory_mb (budget.memory_plan)
     disk_mb: int = 2000  # what one process writes to its folder and the shared temporary folders
     output_bytes: int = 20_000  # output kept for the student (head + tail)
 

@@ -43,8 +43,8 @@ print(json.dumps(found))
 
 
 def private_copy(target):
-    """Copy the grader's modules (no classifier, no key) and the stencil's assignment.py to
-    `target`, read-only for everyone (folders 0555, files 0444): what the processes import.
+    """Copy the grader's modules (no classifier, no key), the stencil's assignment.py and the
+    data module its given helpers import to `target`, read-only for everyone (folders 0555, files 0444): what the processes import.
     Returns `target`."""
     source = settings.PACKAGE
     for path in sorted(source.rglob("*")):
@@ -55,8 +55,10 @@ def private_copy(target):
             destination = target / "autograder" / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
-    (target / "code").mkdir(parents=True)
-    shutil.copyfile(settings.PRISTINE_ASSIGNMENT, target / "code" / "assignment.py")
+    for given in (settings.PRISTINE_ASSIGNMENT, settings.ROOT / "data" / "fetch.py"):  # its helpers, what they import
+        destination = target / given.relative_to(settings.ROOT)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(given, destination)
     for path in [target, *target.rglob("*")]:
         os.chmod(path, 0o555 if path.is_dir() else 0o444)
     return target

@@ -193,3 +193,34 @@ def test_a_good_image_passes_its_smoke_grading(capsys):
     from autograder import smoke
 
     assert smoke.main() == 0, capsys.readouterr().err
+
+
+def test_sparse_files_count_at_their_apparent_size(tmp_path):
+    """A sparse file uses no blocks but would be read (and copied dense) whole: the disk
+    count and the copy's budget both see its full size."""
+    source = tmp_path / "artifacts"
+    source.mkdir()
+    (source / "small.bin").write_bytes(b"x" * 1000)
+    with open(source / "sparse.bin", "wb") as sparse:
+        sparse.truncate(sandbox.MAX_ARTIFACT_BYTES + 1)
+    assert sandbox.files_bytes([source]) > sandbox.MAX_ARTIFACT_BYTES
+    assert sandbox.copy_tree(source, tmp_path / "copy") is False
+    (source / "sparse.bin").unlink()
+    assert sandbox.copy_tree(source, tmp_path / "copy2") is True
+    assert (tmp_path / "copy2" / "small.bin").read_bytes() == b"x" * 1000
+
+
+def test_the_memory_plan_fits_the_platform():
+    """A build beside the waiting measuring process, or the measuring alone, plus the judge
+    and the watcher's overshoot, never exceed the platform's memory (while it can hold them)."""
+    from autograder import budget
+
+    for platform in (3072, 4096, 8192):
+        for limit in (1500, 3000, 6000):
+            student, measuring = budget.memory_plan(platform, limit, measuring_waits=True)
+            assert student <= limit and measuring <= limit
+            overhead = budget.JUDGE_MB + budget.OVERSHOOT_MB
+            assert student + budget.IDLE_MEASURING_MB + overhead <= platform or student == budget.FLOOR_MB
+            assert measuring + overhead <= platform or measuring == budget.FLOOR_MB
+    assert budget.memory_plan(3072, 3000, True) == (1772, 2372)
+    assert budget.memory_plan(3072, 3000, False) == (2372, 2372)
