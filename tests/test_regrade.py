@@ -406,3 +406,19 @@ def test_clean_student_data_removes_every_students_data_and_clean_keeps_the_grad
     tree()
     subprocess.run(["make", "clean-student-data"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [".gitkeep"]
+
+
+def test_a_twin_gets_its_originals_results_when_the_record_cannot_be_rescored(tmp_path):
+    """A record measured under another key (the grader's files changed while the batch ran) is not
+    re-scored; the twin still gets the original's results, so summary.csv lists every twin."""
+    from autograder import record
+    from autograder.course import load
+
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE)
+    out = tmp_path / "out"
+    (out / "submission_1").mkdir(parents=True)
+    record.save(out / "submission_1" / regrade.RECORD, "another key", {"1.1": (1.0, "passed")}, 1.0, "log", [])
+    (out / "submission_1" / "results.json").write_text(json.dumps({"score": 7.0, "tests": []}))
+    assert regrade.copy_grading("submission_1", "submission_2", load(course), out) is None
+    assert json.loads((out / "submission_2" / "results.json").read_text()) == {"score": 7.0, "tests": []}

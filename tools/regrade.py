@@ -306,14 +306,17 @@ def same_files(submissions, course):
 
 def copy_grading(original, twin, course, out):
     """Give `twin` the grading of `original` (same files): its record re-scored into twin's folder,
-    or, when the grading left no record (the grader failed), its results as they are."""
+    or, when the grading left no record this course can re-score (the grader failed, or changed
+    while it graded), its results as they are. Returns the re-scored results, or None."""
     (out / twin).mkdir(parents=True, exist_ok=True)
     (out / twin / "grader.log").write_text(f"The same files as {original}: its grading is used (not graded again).\n")
-    if not (out / original / RECORD).exists():
+    rescored = None
+    if (out / original / RECORD).exists():
+        shutil.copyfile(out / original / RECORD, out / twin / RECORD)
+        rescored = rescore(out / twin / RECORD, out / twin / "results.json", course, log=lambda *a, **k: None)
+    if rescored is None and (out / original / "results.json").exists():
         shutil.copyfile(out / original / "results.json", out / twin / "results.json")
-        return None
-    shutil.copyfile(out / original / RECORD, out / twin / RECORD)
-    return rescore(out / twin / RECORD, out / twin / "results.json", course, log=lambda *a, **k: None)
+    return rescored
 
 
 def summarise(submissions, out, course):
