@@ -422,3 +422,25 @@ def test_a_twin_gets_its_originals_results_when_the_record_cannot_be_rescored(tm
     (out / "submission_1" / "results.json").write_text(json.dumps({"score": 7.0, "tests": []}))
     assert regrade.copy_grading("submission_1", "submission_2", load(course), out) is None
     assert json.loads((out / "submission_2" / "results.json").read_text()) == {"score": 7.0, "tests": []}
+
+
+def test_a_course_taken_from_the_export_gets_its_data_set_fetched(tmp_path, monkeypatch):
+    """make regrade fetched the default course's data set; a course taken from the export's stamp
+    (Fashion-MNIST, say) has its own fetched before grading when it is not here."""
+    from autograder import settings
+    from autograder.course import load
+
+    monkeypatch.setitem(settings.CURRENT, 0, settings.CURRENT[0])  # the data set in use, restored after
+    called = tmp_path / "called"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {called}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(regrade, "INTERPRETER", str(fake))
+    monkeypatch.setenv("MNIST_NPZ", str(tmp_path / "absent.npz"))
+    course = load(ROOT / "courses" / "fashion-mnist.toml")
+    regrade.ensure_data(course)
+    assert called.read_text().split() == [str(ROOT / "data" / "fetch.py"), "--course", str(course.path)]
+    called.unlink()
+    monkeypatch.setenv("MNIST_NPZ", str(ROOT / "tools" / "regrade.py"))  # a file that is there: nothing fetched
+    regrade.ensure_data(course)
+    assert not called.exists()
