@@ -430,7 +430,7 @@ def test_a_course_taken_from_the_export_gets_its_data_set_fetched(tmp_path, monk
     from autograder import settings
     from autograder.course import load
 
-    monkeypatch.setitem(settings.CURRENT, 0, settings.CURRENT[0])  # the data set in use, restored after
+    monkeypatch.setattr(settings, "CURRENT", list(settings.CURRENT))  # the data set in use, restored after
     called = tmp_path / "called"
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {called}\n")
