@@ -63,6 +63,8 @@ def main(argv=None):
     print(table(shown, details=args.results) if not args.quiet else f"TOTAL {shown['score']:g}")
     if len(shown["tests"]) < len(results["tests"]):
         print(f"({len(results['tests']) - len(shown['tests'])} test(s) are shown to students only after the due date)")
+    if course.after_due_date:
+        print(f"({course.after_due_date:g} more points are graded after the due date, not here)")
     print(f"results written to {args.results}")
     return 0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 # grow past its limit between two of the watcher's looks (the issue measured 300 MB with
 # forked daemons, which are counted every half second).
 IDLE_MEASURING_MB, JUDGE_MB, OVERSHOOT_MB = 600, 300, 400
-FLOOR_MB = 1000  # below this no student process trains at all; the kernel's OOM killer takes them first
+FLOOR_MB = 1500  # the reference's largest process peaks near 1 GB: never below half as much again (the kernel's OOM killer takes student processes first)
 
 
 def memory_plan(platform_mb, limit_mb, measuring_waits):

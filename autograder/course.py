@@ -11,10 +11,12 @@ see it, the data set and the time budget (TOML, read with the standard library).
     unit_seconds = 120, training_minutes = 30, measure_seconds = 300, memory_mb = 3000
     [tests]                                       # optional, per test number
     "6.3" = { points = 14, visibility = "after_due_date", extra_credit = false }
+    after_due_date = { points = 3, tests = ["..."] }  # a handout's: tests it leaves out (withheld())
 
 load() checks every key and value and raises CourseError with one line naming the first
 problem, before anything is graded.
 """
+import hashlib
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +53,7 @@ class Course:
     limits: settings.Limits
     results_format: str = "html"
     platform: dict = None  # timeout (s), cpus, memory_mb of the container a grading runs in
+    after_due_date: float = 0  # a handout's: the points of the tests it leaves out (graded after the due date)
 
     def maximum(self):
         """The points of the tests that are not extra credit."""
@@ -59,6 +62,13 @@ class Course:
     def files(self):
         """The student files the course's parts need, in a stable order."""
         return sorted({name for part in self.parts for name in part.FILES})
+
+
+def withheld(number):
+    """The token that stands for a hidden test in a handout's course file: the handout says how
+    many points are graded after the due date, and its grader leaves those tests out, without
+    naming or showing them."""
+    return hashlib.sha256(f"graded after the due date\0{number}".encode()).hexdigest()[:12]
 
 
 def positive_numbers(data, table, known, fail):
@@ -93,7 +103,7 @@ def load(path=None):
     def fail(problem):
         raise CourseError(f"{path}: {problem}")
 
-    known = ("title", "dataset", "parts", "results_format", "platform", "limits", "tests")
+    known = ("title", "dataset", "parts", "results_format", "platform", "limits", "tests", "after_due_date")
     unknown = set(data) - set(known)
     if unknown:
         fail(f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(known)})")
@@ -140,7 +150,17 @@ def load(path=None):
                 fail(f"test {number}: visibility {value!r} must be one of {', '.join(VISIBILITY)}")
         part = numbers[number]
         tests[part] = tuple(replace(t, **change) if t.number == number else t for t in tests[part])
+    later = data.get("after_due_date", {"points": 0, "tests": []})
+    if (not isinstance(later, dict) or set(later) != {"points", "tests"} or not isinstance(later["tests"], list)
+            or isinstance(later["points"], bool) or not isinstance(later["points"], (int, float))):
+        fail("after_due_date must be { points = N, tests = [...] } (written by make handout)")
+    tokens = {withheld(number): number for number in numbers}
+    if not set(later["tests"]) <= set(tokens):
+        fail("after_due_date names tests that are not in the parts graded")
+    left_out = {tokens[token] for token in later["tests"]}
+    tests = {name: tuple(t for t in tests[name] if t.number not in left_out) for name in names}
     title = data.get("title", path.stem)
     if not isinstance(title, str):
         fail("title must be text")
-    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits, results_format, platform)
+    return Course(path, title, dataset, tuple(BY_NAME[n] for n in names), tests, limits, results_format, platform,
+                  float(later["points"]))

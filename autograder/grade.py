@@ -366,7 +366,9 @@ def score(course, verdicts, seconds, output, pictures, results_path, log, hidden
     stamped = stamp(course)
     said = (f"graded by grader {stamped['grader']}" + (f" (commit {stamped['commit']})" if stamped["commit"] else "")
             + f", course {stamped['course']} {stamped['course_sha256']}, key {stamped['key']}")
-    results = build(entries, seconds, clean_text(f"{said}\n\n{output}"))
+    later = (f"\n{course.after_due_date:g} more points are graded after the due date (not in this grading)."
+             if course.after_due_date else "")
+    results = build(entries, seconds, clean_text(f"{said}{later}\n\n{output}"))
     results["extra_data"] = stamped
     add_pictures(results, pictures, course, results_path, log)
     write(results, results_path)

@@ -266,7 +266,7 @@ def inference_figures(run):
     out.append(("SVI: completed digits beside the originals", image_rows(
         np.concatenate([x[:shown], top_only, completed[:shown]]), shown, ["original", "given to svi", "completed"]),
         f"The judge's {data.item}s (turned 0-10 degrees, binarized), their top halves (what svi saw), and the top "
-        "halves with your decoder's Bernoulli means at q's mean below (what 10.11 and 10.12 score).", "10.12"))
+        "halves with your decoder's Bernoulli means at q's mean below (what the completion tests score).", "10.12"))
     return out
 
 

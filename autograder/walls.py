@@ -56,6 +56,8 @@ def private_copy(target):
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
     for given in (settings.PRISTINE_ASSIGNMENT, settings.ROOT / "data" / "fetch.py"):  # its helpers, what they import
+        if not given.is_file():
+            continue
         destination = target / given.relative_to(settings.ROOT)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(given, destination)
@@ -67,7 +69,8 @@ def private_copy(target):
 def staff_files(grader_root=None, own_user=False):
     """Paths no process of a grading may open: a few files of each staff folder of the
     grader's root (and the folders themselves), the judge's key, the full data set (with its
-    test split), the judge classifier and the grader's own modules outside the private copy.
+    test split) and the judge classifier. (The grader's modules and the course file are in every
+    handout: Landlock keeps them out of reach too, but file modes need not.)
     own_user: the processes run as the grader's user (no root), who may read its own outputs
     and data: only the folders that mark a staff checkout count."""
     root = Path(grader_root or settings.ROOT)
@@ -78,7 +81,7 @@ def staff_files(grader_root=None, own_user=False):
             found.append(folder)
             found += first_files(folder, SAMPLES_PER_FOLDER)
     package = root / "autograder"
-    found += [package / "judge.key", package / "classifier", package / "grade.py", root / "course.toml"]
+    found += [package / "judge.key", package / "classifier"]
     found += [root / "data" / record.file for record in settings.DATASETS.values()]
     return [str(path) for path in found if os.path.lexists(path)]
 

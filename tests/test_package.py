@@ -135,7 +135,8 @@ def test_the_handout_follows_its_course_file(tmp_path):
         readme, shipped = archive.read("README.md").decode(), archive.read("course.toml").decode()
     course = packaging_tool.load(course_file)
     assert course.maximum() == 100 + 3 - 2 - 2
-    assert f"### How you are graded ({course.maximum():g} points, plus 2 extra credit)" in readme
+    assert f"### How you are graded ({course.maximum() - 2:g} points, plus 2 extra credit; 2 more are graded after " \
+           "the due date)" in readme
     assert "| 2.1–2.3 `loss_function` | 10+4+4 |" in readme
     rubric = [line for line in readme.splitlines() if packaging_tool.RUBRIC_ROW.match(line)]
     assert "| 1.1, 1.2, 1.3 `reparameterize` | 2+3+3 |" in readme and not any("1.4" in line for line in rubric)
@@ -144,9 +145,10 @@ def test_the_handout_follows_its_course_file(tmp_path):
     import tomllib
 
     assert not any("visibility" in entry for entry in tomllib.loads(shipped)["tests"].values())
-    assert "a comment stays" in shipped and '"1.4"' not in shipped
+    assert "a comment stays" in shipped and "1.4" not in shipped
     (tmp_path / "shipped.toml").write_text(shipped)
-    assert packaging_tool.load(tmp_path / "shipped.toml").maximum() == course.maximum()
+    handout_course = packaging_tool.load(tmp_path / "shipped.toml")
+    assert handout_course.maximum() == course.maximum() - 2 and handout_course.after_due_date == 2
     assert "| `reparameterize` | 1.1, 1.2, 1.3 |" in readme and "| `loss` | 2.1–2.3 |" in readme  # the parts table
 
 
@@ -158,10 +160,19 @@ def test_a_handout_never_names_a_hidden_test(tmp_path):
         "6.3" = { visibility = "after_due_date" }
         "1.4" = { visibility = "hidden" }
         """))
-    built = packaging_tool.build("handout", packaging_tool.load(course_file), out=tmp_path / "dist")
+    staff = packaging_tool.load(course_file)
+    built = packaging_tool.build("handout", staff, out=tmp_path / "dist")
     with zipfile.ZipFile(built) as archive:
-        readme = archive.read("README.md").decode()
+        readme, shipped = archive.read("README.md").decode(), archive.read("course.toml").decode()
     assert "6.3" not in readme and "1.4" not in readme and "Why 30 epochs" not in readme
+    assert "6.3" not in shipped and "1.4" not in shipped
+    assert sum(line.startswith("after_due_date") for line in shipped.splitlines()) == 1
+    (tmp_path / "course.toml").write_text(shipped)
+    handout = packaging_tool.load(tmp_path / "course.toml")  # what the handout's make grade grades
+    numbers = {t.number for tests in handout.tests.values() for t in tests}
+    later = sum(t.points for tests in staff.tests.values() for t in tests if t.number in ("6.3", "1.4"))
+    assert "6.3" not in numbers and "1.4" not in numbers and "1.3" in numbers and "6.2" in numbers
+    assert handout.after_due_date == later and handout.maximum() + later == staff.maximum()
     assert "| `e2e_cvae` | 6.2 (trains 30 epochs) |" in readme
     assert "| `reparameterize` | 1.1, 1.2, 1.3 |" in readme and "| `cvae` | 4.1–4.6 |" in readme
     assert "| 4.1–4.6 `CVAE` |" in readme and "| 6.2 CVAE end to end | 8 |" in readme

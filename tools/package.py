@@ -22,7 +22,7 @@ import stencil  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
 from autograder import secret, settings  # noqa: E402
-from autograder.course import CourseError, load  # noqa: E402
+from autograder.course import CourseError, load, withheld  # noqa: E402
 from autograder.grade import grader_files  # noqa: E402
 
 ROOT = stencil.ROOT
@@ -72,7 +72,10 @@ def student_readme(course):
     body = text[start + len("<!-- BEGIN STUDENT -->"):end].replace("## For students", "", 1)
     tests = {t.number: t for part in course.parts for t in course.tests[part.NAME]}
     extra = sum(t.points for t in tests.values() if t.extra_credit and t.visibility == "visible")
-    total = f"### How you are graded ({course.maximum():g} points" + (f", plus {extra:g} extra credit)" if extra else ")")
+    later = sum(t.points for t in tests.values() if not t.extra_credit and t.visibility != "visible")
+    shown = course.maximum() - later
+    total = (f"### How you are graded ({shown:g} points" + (f", plus {extra:g} extra credit" if extra else "")
+             + (f"; {later:g} more are graded after the due date)" if later else ")"))
     body = DATA_RUBRIC.sub(lambda m: stencil.data_rubric(settings.DATASETS[course.dataset]), body)
     body = ONLY.sub(lambda m: m.group(2) if m.group(1) in tests and tests[m.group(1)].visibility == "visible" else "",
                     PARTS_TABLE.sub(lambda m: parts_table(course), body))
@@ -115,20 +118,39 @@ def rubric_row(line, tests):
 
 
 def course_for_students(course):
-    """The course file as the handout carries it: without the tests' visibility (which would
-    tell students which tests are hidden)."""
-    kept = []
+    """The course file as the handout carries it: nothing of a test hidden until later (no
+    visibility, no entry, no comment that names it), and one line with the points graded after
+    the due date, whose opaque tokens tell the handout's grader which tests to leave out."""
+    hidden = [t for part in course.parts for t in course.tests[part.NAME] if t.visibility != "visible"]
+    names = {t.number for t in hidden}
+    kept, table = [], None
     for line in course.path.read_text().splitlines():
-        if re.match(r"^\s*visibility\s*=", line):  # in a [tests."6.3"] table
+        header = re.match(r'^\s*\[\s*tests\.?"?([\d.]*)"?\s*\]', line)
+        if re.match(r"^\s*\[", line):
+            table = header.group(1) if header else None
+        if table in names or re.match(r"^\s*visibility\s*=", line):  # a [tests."6.3"] table of a hidden test
             continue
-        if re.match(r'^\s*"?\d+\.\d+"?\s*=\s*\{', line):  # a [tests] entry: drop its visibility
+        entry = re.match(r'^\s*"?(\d+\.\d+)"?\s*=\s*\{', line)
+        if entry and entry.group(1) in names:
+            continue
+        if entry:  # a [tests] entry: drop its visibility
             inner = line[line.index("{") + 1:line.rindex("}")]
             parts = [p.strip() for p in inner.split(",") if p.strip() and not p.strip().startswith("visibility")]
             if not parts:
                 continue
             line = line[:line.index("{") + 1] + " " + ", ".join(parts) + " }" + line[line.rindex("}") + 1:]
-        kept.append(line)
+        kept.append(COMMENT.sub("", line) if any(re.search(rf"\b{re.escape(n)}\b", line) for n in names) else line)
+    if hidden:
+        points = sum(t.points for t in hidden if not t.extra_credit)
+        tokens = ", ".join(f'"{withheld(t.number)}"' for t in hidden)
+        header = next(k for k, line in enumerate(kept) if re.match(r"^\s*\[", line)) if any(
+            re.match(r"^\s*\[", line) for line in kept) else len(kept)
+        kept.insert(header, f"after_due_date = {{ points = {points:g}, tests = [{tokens}] }}  "
+                            "# graded after the due date, not shown here\n")
     return "\n".join(kept) + "\n"
+
+
+COMMENT = re.compile(r"\s*#.*$")
 
 
 def build(kind, course, with_data=False, out=DIST):
