@@ -1,7 +1,7 @@
 # One command per job. Every target sets up what it needs (virtualenv, packages, MNIST).
 #   students: make train ARGS="--is_cvae" | make grade | make data | make clean
 #   staff:    make test | make test-fast | make stencil | make handout | make autograder
-#             make classifier | make calibrate | make bench | make regrade EXPORT=... | make clean-student-data
+#             make gradescope-local | make classifier | make calibrate | make bench | make regrade EXPORT=... | make clean-student-data
 #   COURSE=courses/<name>.toml selects the course file for grade, handout, autograder and bench.
 # As root (a container, CI), a Python that unprivileged users can run, which the grader needs
 # to run student code as one of them (install/choose_python.sh --no-install picks it).
@@ -15,7 +15,7 @@ COURSE ?=
 COURSE_ARG = $(if $(COURSE),--course "$(COURSE)")
 STAFF_ONLY = @test -d solution || { echo "This target is for course staff: it needs solution/ (not part of the student handout)."; exit 2; }
 
-.PHONY: venv data train grade test test-fast stencil handout autograder classifier calibrate bench regrade clean clean-student-data
+.PHONY: venv data train grade test test-fast stencil handout autograder gradescope-local classifier calibrate bench regrade clean clean-student-data
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
@@ -63,6 +63,11 @@ handout: $(STAMP)
 autograder: $(STAMP)
 	$(STAFF_ONLY)
 	$(PY) tools/package.py autograder $(COURSE_ARG) $(ARGS)
+
+# The Gradescope image, set up and run here as Gradescope would: make gradescope-local [COURSE=...] [DIR=...] [SUBMISSION=...]
+gradescope-local: data
+	$(STAFF_ONLY)
+	$(PY) tools/gradescope_local.py $(COURSE_ARG) $(if $(DIR),--dir "$(DIR)") --submission "$(SUBMISSION)"
 
 classifier: data
 	$(STAFF_ONLY)

@@ -322,11 +322,11 @@ margin:.2em 0;font-size:.85em}figure{margin:1.5em 0}figcaption{font-size:.9em;co
 def visible(results, pictures):
     """(results, pictures) as a student sees them before the due date: the tests whose
     visibility is "visible", and only their pictures (a hidden test's picture or caption
-    would tell its result)."""
-    later = {e["number"] for e in results["tests"] if e.get("visibility", "visible") != "visible"}
-    tests = [e for e in results["tests"] if e["number"] not in later]
+    would tell its result; so would the picture of a test a handout's course leaves out)."""
+    tests = [e for e in results["tests"] if e.get("visibility", "visible") == "visible"]
+    shown = {e["number"] for e in tests}
     kept = {**results, "tests": tests, "score": round(sum(e["score"] for e in tests), 2)}
-    return kept, [picture for picture in pictures if picture[3] not in later]
+    return kept, [picture for picture in pictures if picture[3] in shown]  # not a test left out of a handout's either
 
 
 def page(results, pictures, title="Autograder report", hidden=0):

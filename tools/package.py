@@ -157,7 +157,12 @@ def build(kind, course, with_data=False, out=DIST):
     """Write OUT/<kind>.zip (default dist/) for `course` and return its path."""
     if stencil.main([]) != 0:
         raise SystemExit("could not regenerate the stencil")
+    new_key = not secret.KEY_FILE.exists()
     secret.key()  # created on first use; the same key grades locally (make grade, make regrade)
+    if new_key:
+        print(f"created the judge's key {secret.KEY_FILE.relative_to(ROOT)} (fingerprint {secret.fingerprint()}, "
+              "never committed): keep it with the course's files; the Gradescope zip and every regrade need this key "
+              "to draw the same measuring inputs")
     files = {name: (ROOT / source).read_bytes() for name, source in contents(kind, course).items()}
     files["course.toml"] = course.path.read_bytes() if kind == "autograder" else course_for_students(course).encode()
     if kind == "handout":
