@@ -60,9 +60,16 @@ def main(argv=None):
     results = grade_safely(args.submission, args.results, limits, stages, hidden, log, args.allow_unsandboxed, course,
                            args.record)
     shown = report.visible(results, [])[0] if args.as_student else results
+    if set(stages) != set(names):  # --stages: the tests of the parts graded, and their total
+        graded = {t.number for part in course.parts if part.NAME in stages for t in course.tests[part.NAME]}
+        shown = {**shown, "tests": [e for e in shown["tests"] if e["number"] in graded]}
+        shown["score"] = round(sum(e["score"] for e in shown["tests"]), 2)
     print(table(shown, details=args.results) if not args.quiet else f"TOTAL {shown['score']:g}")
-    if len(shown["tests"]) < len(results["tests"]):
-        print(f"({len(results['tests']) - len(shown['tests'])} test(s) are shown to students only after the due date)")
+    later = len(results["tests"]) - len(report.visible(results, [])[0]["tests"]) if args.as_student else 0
+    if later:
+        print(f"({later} test(s) are shown to students only after the due date)")
+    if set(stages) != set(names):
+        print(f"(only the tests of the parts graded in this run: {', '.join(stages)}; results.json lists every test)")
     if course.after_due_date:
         print(f"({course.after_due_date:g} more points are graded after the due date, not here)")
     print(f"results written to {args.results}")

@@ -104,7 +104,8 @@ class PartRun:
 
     def summary(self):
         line = f"[{self.name}] " + "; ".join(
-            f"{stage.kind} {stage.status}, {stage.seconds:.1f} s, peak {stage.peak_rss_mb:.0f} MB"
+            f"{stage.kind} {stage.status}, " + (f"in {stage.shared}'s measuring process" if stage.shared else
+                                                 f"{stage.seconds:.1f} s, peak {stage.peak_rss_mb:.0f} MB")
             for stage in (self.build, self.measure) if stage is not None)
         output = self.build.output.strip()
         return line + ("\n" + output if output else "")

@@ -87,6 +87,7 @@ class StageRun:
     arrays: dict = field(default_factory=dict)
     artifacts: Path = None  # build: a judge-owned copy of the exported graphs
     note: str = ""  # status "cut": why the grader stopped it (the platform's time)
+    shared: str = ""  # measure: the part whose line already gives this process's time and memory
 
     def stop_reason(self):
         """Why this process did not finish, for the student, or ''."""
@@ -811,7 +812,8 @@ class Sandbox:
                 else:  # the part the process was on when it stopped (or exited early)
                     status, stopped = ("crashed" if process_run.status == "ok" else process_run.status), True
                 runs[part] = StageRun("measure", status, process_run.seconds, process_run.peak_rss_mb,
-                                      process_run.output, report, read_arrays(folder / "arrays.npz"))
+                                      process_run.output, report, read_arrays(folder / "arrays.npz"),
+                                      shared=names[0] if part != names[0] else "")
             return runs
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

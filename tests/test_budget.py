@@ -60,6 +60,10 @@ def grade_printing_plan(command_prefix, tmp_path):
                            "--results", str(tmp_path / "results.json"), "--stages", "loss"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    # --stages loss: the table lists part 2's tests and their total only, and says so
+    listed = [line.split()[0] for line in done.stdout.splitlines() if line[:1].isdigit()]
+    assert listed == ["2.1", "2.2", "2.3"] and "TOTAL 15 / 15" in done.stdout, done.stdout[-1500:]
+    assert "only the tests of the parts graded in this run: loss" in done.stdout
     return json.loads((tmp_path / "results.json").read_text())
 
 
