@@ -224,3 +224,12 @@ def test_the_memory_plan_fits_the_platform():
             assert measuring + overhead <= platform or measuring == budget.FLOOR_MB
     assert budget.memory_plan(3072, 3000, True) == (1772, 2372)
     assert budget.memory_plan(3072, 3000, False) == (2372, 2372)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's OOM killer")
+def test_student_and_measuring_processes_are_the_oom_killers_first_choice():
+    """If a memory bomb outruns the watcher, the kernel kills a process of the grading, never the judge."""
+    done = subprocess.run(["cat", "/proc/self/oom_score_adj"], preexec_fn=sandbox.as_user(None, False, False),
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1000"
+    assert open("/proc/self/oom_score_adj").read().strip() != "1000"
