@@ -43,7 +43,7 @@ TEST_JOBS ?= 2
 test: data
 	$(STAFF_ONLY)
 	@$(PY) data/fetch.py --all
-	$(PY) -m pytest tests -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 # The checks, the sandbox's defences, graphs, course files, packaging: no grading run.
 test-fast: data

@@ -2,16 +2,70 @@
 a correct ConvVAE in another style loses nothing, the stencil earns nothing. The trained
 reference's 8.9 and its pictures: test_end_to_end.py; the checks on fabricated measurements:
 test_checks.py."""
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 
 from autograder.course import load
 from autograder.measuring import CONVOLUTIONS
-from autograder.parts import conv_vae
+from autograder.measuring import Endpoints
+from autograder.parts import conv_vae, models
 from conftest import CONV, POINTS, ROOT, assert_lost_exactly, full, message, numbers, stencil_submission
 
 UNITS = tuple(numbers("conv_vae"))
 REFERENCE = (ROOT / "solution" / "conv_vae.py").read_text()
 STYLE = ROOT / "tests" / "submissions" / "conv_style" / "conv_vae.py"
+
+# A dense VAE in disguise (issue 32): its encoder and decoder run convolutions, the reference's own
+# among them, and throw each result away in another way. None may count for 8.5.
+DISGUISE = '''L = tf.keras.layers
+
+
+def rows(t):
+    return tf.reshape(t, (tf.shape(t)[0], -1))
+
+
+class DeadEncoder(L.Layer):
+    def __init__(self, convolutional):
+        super().__init__()
+        self.convolutional = tf.keras.Sequential(convolutional)  # the reference's encoder: 2 convolutions
+        self.dense = L.Dense(256, activation="relu")
+        self.convs = [L.Conv2D(4, 3, padding="same") for _ in range(6)]
+        self.hidden = [L.Dense(256) for _ in range(2)]
+
+    def call(self, x):
+        image = tf.reshape(x, (-1, 28, 28, 1))
+        h = self.dense(rows(x))
+        h = h + 0.0 * tf.reduce_sum(self.convolutional(x))
+        h = h + 1e-12 * tf.reduce_sum(self.convs[0](image))
+        h = h + 0.0 * tf.stop_gradient(tf.reduce_sum(self.convs[1](image)))
+        h = tf.where(tf.reduce_sum(x) < -1.0, self.hidden[0](rows(self.convs[2](image))), h)
+        c = self.hidden[1](rows(self.convs[3](image)))
+        h = (h + c) - c
+        h = h + tf.reduce_mean(self.convs[4](image)) * (tf.reduce_sum(h) - tf.reduce_sum(h))
+        return h + tf.reduce_mean(self.convs[5](tf.ones_like(image)))  # a convolution of no image
+
+
+class DeadDecoder(L.Layer):
+    def __init__(self, convolutional):
+        super().__init__()
+        self.convolutional = tf.keras.Sequential(convolutional)  # the reference's decoder: 3 transposed ones
+        self.hidden, self.out = L.Dense(256, activation="relu"), L.Dense(784, activation="sigmoid")
+        self.deconvs = [L.Conv2DTranspose(1, 3, padding="same") for _ in range(4)]
+
+    def call(self, z):
+        x_hat = tf.reshape(self.out(self.hidden(z)), (-1, 1, 28, 28))
+        seed = tf.reshape(x_hat, (-1, 28, 28, 1))
+        x_hat = x_hat + 0.0 * self.convolutional(z)  # the shape its output has, kept
+        x_hat = tf.cond(tf.reduce_sum(z) > 1e9, lambda: x_hat + tf.reduce_mean(self.deconvs[0](seed)), lambda: x_hat)
+        x_hat = x_hat + 1e-12 * tf.reduce_sum(self.deconvs[1](seed))
+        x_hat = tf.where(tf.reduce_sum(z) > 1e9, tf.reshape(self.deconvs[2](seed), (-1, 1, 28, 28)), x_hat)
+        c = tf.reshape(self.deconvs[3](seed), (-1, 1, 28, 28))
+        return tf.clip_by_value((x_hat + c) - c, 0.0, 1.0)
+
+
+class ConvVAE(tf.keras.Model):'''
 
 # name -> (conv_vae.py changes, {test: score}, {test: words in its message}). A decoder without a
 # sigmoid breaks the [0, 1] contract that 8.2-8.4 each check; every other bug costs one test.
@@ -37,11 +91,18 @@ BUGS = {
     "the sign of log p(z) flipped": (
         [("- tf.reduce_sum(log_pz) + tf.reduce_sum(log_qz)", "+ tf.reduce_sum(log_pz) + tf.reduce_sum(log_qz)")],
         {"8.8": 0}, {"8.8": "sign of log p(z)"}),
+    "a dense VAE with dead convolutions (times 0 or 1e-12, stop_gradient, tf.where, tf.cond, cancelled)": (
+        [("class ConvVAE(tf.keras.Model):", DISGUISE),
+         ("        self.encoder = tf.keras.Sequential([", "        self.encoder = DeadEncoder(["),
+         ("        self.decoder = tf.keras.Sequential([", "        self.decoder = DeadDecoder([")],
+        {"8.5": 0}, {"8.5": "Also, none of the decoder's 7 transposed convolution(s) (conv_vae.py:"}),  # "Also":
+    # after the encoder's problem, which can only be that none of its 8 counts (all 8 see [N, 28, 28, 1])
 }
 GRADINGS = [("channels-first images fed to Conv2D", "no sigmoid at the end of the decoder",
              "stride times count in first_deconv_shape", "logvar taken as the standard deviation",
              "the sign of log p(z) flipped"),
-            ("a decoder ending in 32 filters",)]
+            ("a decoder ending in 32 filters", "a dense VAE with dead convolutions (times 0 or 1e-12, stop_gradient, "
+                                               "tf.where, tf.cond, cancelled)")]
 
 
 def test_every_planted_bug_is_graded():
@@ -78,3 +139,97 @@ def test_a_correct_convvae_in_another_style_earns_every_point(submission, grade_
     layouts, a stride-1 transposed convolution first, other forms of log_normal_pdf and the loss."""
     results, scores = grade_it(submission(conv_text=STYLE.read_text()), ["conv_vae"], course=load(CONV))
     assert scores == full("conv_vae"), results["tests"]
+
+
+def reference_style(tf):
+    """The reference's layers: strided convolutions, transposed convolutions with strides 2, 2, 1."""
+    L = tf.keras.layers
+    return (tf.keras.Sequential([L.Reshape((28, 28, 1)), L.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+                                 L.Conv2D(32, 3, strides=2, padding="same", activation="relu"), L.Flatten()]),
+            tf.keras.Sequential([L.Dense(7 * 7 * 32, activation="relu"), L.Reshape((7, 7, 32)),
+                                 L.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),
+                                 L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu"),
+                                 L.Conv2DTranspose(1, 3, padding="same", activation="sigmoid"), L.Reshape((1, 28, 28))]))
+
+
+def pooling_style(tf):
+    """Stride-1 convolutions with max and average pooling, UpSampling2D before stride-1 transposed
+    convolutions, each half's convolutions inside a tf.function of its own."""
+    L = tf.keras.layers
+    convolve = tf.keras.Sequential([L.Conv2D(8, 5, padding="same", activation="elu"), L.MaxPooling2D(2),
+                                    L.Conv2D(16, 3, padding="same", activation="elu"), L.AveragePooling2D(2)])
+    grow = tf.keras.Sequential([L.UpSampling2D(2), L.Conv2DTranspose(16, 3, padding="same", activation="elu"),
+                                L.UpSampling2D(2), L.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")])
+    dense, inner = L.Dense(7 * 7 * 16, activation="elu"), [tf.function(convolve), tf.function(grow)]
+    return (lambda x: tf.reshape(inner[0](tf.transpose(x, (0, 2, 3, 1))), (-1, 7 * 7 * 16)),
+            lambda z: tf.transpose(inner[1](tf.reshape(dense(z), (-1, 7, 7, 16))), (0, 3, 1, 2)))
+
+
+def mixed_style(tf):
+    """Keras' channels_first convolution on [N, 1, 28, 28], a separable convolution, a dense path beside
+    the convolutional one in the encoder and a residual dense part in the decoder."""
+    L = tf.keras.layers
+    first = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", data_format="channels_first")
+    separable, beside = L.SeparableConv2D(16, 3, strides=2, padding="same", activation="relu"), L.Dense(64, "relu")
+    start, up, last = L.Dense(7 * 7 * 8, activation="relu"), L.Conv2DTranspose(8, 4, strides=4, padding="same"), L.Dense(784)
+
+    def encoder(x):
+        features = separable(tf.transpose(first(x), (0, 2, 3, 1)))
+        return tf.concat([tf.reshape(features, (-1, 7 * 7 * 16)), beside(tf.reshape(x, (-1, 784)))], 1)
+
+    def decoder(z):
+        image = tf.reduce_mean(up(tf.reshape(start(z), (-1, 7, 7, 8))), -1)
+        return tf.reshape(tf.sigmoid(tf.reshape(image, (-1, 784)) + 0.1 * last(z)), (-1, 1, 28, 28))
+    return encoder, decoder
+
+
+def disguised_style(tf):
+    """DISGUISE's DeadEncoder and DeadDecoder around the reference's layers."""
+    namespace = {"tf": tf}
+    exec(DISGUISE.rpartition("\n\n\nclass ConvVAE")[0], namespace)  # noqa: S102 - the test's own code
+    encoder, decoder = (layer.layers for layer in reference_style(tf))
+    return namespace["DeadEncoder"](encoder), namespace["DeadDecoder"](decoder)
+
+
+def measured_convolutions(folder, style):
+    """conv_vae.convolutions on encode and decode exported as the student's process exports them
+    (a SavedModel of traced functions and the variables they read), for a model in `style`."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(3)
+    encoder, decoder = style(tf)
+    mu, logvar = tf.keras.layers.Dense(15), tf.keras.layers.Dense(15)
+    module = tf.Module()
+    module.encode = tf.function(lambda x: models.encode_fn(SimpleNamespace(encoder=encoder, mu_layer=mu,
+                                                                           logvar_layer=logvar))(x),
+                                input_signature=[tf.TensorSpec((models.N, 1, 28, 28), tf.float32)])
+    module.decode = tf.function(decoder, input_signature=[tf.TensorSpec((models.N, 15), tf.float32)])
+    module.encode(tf.zeros((models.N, 1, 28, 28)))
+    module.decode(tf.zeros((models.N, 15)))
+    module.captured = [v for f in (module.encode, module.decode) for v in f.get_concrete_function().variables]
+    tf.saved_model.save(module, str(folder / "model"))
+    endpoints = Endpoints(tf, folder, dict.fromkeys(["encode", "decode"], "model"), folder / "scratch")
+    return conv_vae.convolutions(endpoints, conv_vae.inputs(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("style", [reference_style, pooling_style, mixed_style], ids=lambda style: style.__name__)
+def test_the_convolutions_of_correct_convvaes_count(style, tmp_path):
+    """8.5's measurement on correct ConvVAEs of other styles: the first convolution of each half counts,
+    by a margin (what it convolves moves the outputs about as much as other inputs do, 12% of it for
+    mixed_style's encoder, whose dense path carries most of what it gives)."""
+    found = measured_convolutions(tmp_path, style)
+    assert len(found["encoder_effects"]) == len(found["decoder_effects"]) == 1, found  # the first counts
+    assert found["encoder_effects"][0] > 5 * conv_vae.LIVE and found["encoder_seen"][0].tolist() == [28, 28, 1], found
+    assert found["decoder_effects"][0] > 5 * conv_vae.LIVE, found
+
+
+def test_dead_convolutions_do_not_count(tmp_path):
+    """DISGUISE's 8 convolutions and 7 transposed ones, measured one by one: times 0 or 1e-12,
+    stop_gradient, tf.where, tf.cond, cancelled, times zeros computed elsewhere, of a constant. Each
+    moves the outputs by less than a thousandth of conv_vae.LIVE (rounding, for the cancelled one)."""
+    found = measured_convolutions(tmp_path, disguised_style)
+    assert (found["encoder_convolutions"], found["decoder_transposed"]) == (8, 7), found
+    for half in ("encoder", "decoder"):
+        effects = found[f"{half}_effects"]
+        assert len(effects) == found[f"{half}_convolutions" if half == "encoder" else "decoder_transposed"], found
+        assert effects.max() < conv_vae.LIVE / 1000, found

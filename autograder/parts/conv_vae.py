@@ -2,16 +2,22 @@
 
 8.1-8.4 are part 3's checks of the VAE contract, run on ConvVAE. 8.5 reads the exported
 graphs: the encoder's first convolution must see the images channels-last, [N, 28, 28, 1],
-and the decoder must contain a transposed convolution. 8.6-8.8 trace first_deconv_shape,
-log_normal_pdf and mc_loss_function in the student's process and run them in the measuring
-process on the judge's secret inputs, against the judge's numpy. mc_loss_function is traced
+and the decoder must contain a transposed convolution, counting only the convolutions that the
+outputs depend on (the measuring process gives each its batch in another order and sees the
+outputs move: live_convolutions). 8.6-8.8 trace first_deconv_shape, log_normal_pdf and
+mc_loss_function in the student's process and run them in the measuring process on the judge's
+secret inputs, against the judge's numpy. mc_loss_function is traced
 with the judge's own log_normal_pdf in place of the student's, so that a mistake in
 log_normal_pdf costs 8.7 only. The trained ConvVAE is part e2e_conv (8.9).
 """
+import os
+import shutil
+
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, close, probe, scalar
-from .. import settings
+from ..kit import Fail, Test, array, bce, close, probe, relative_change, scalar
+from ..measuring import CONVOLUTIONS, feeding, made_at, to_numpy
+from .. import graphs, settings
 from . import models
 from .train_vae import replace_everywhere
 
@@ -23,6 +29,10 @@ LOG_2PI = np.log(2.0 * np.pi)
 DRAWS = models.DRAWS
 ENCODER_CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative")
 TRANSPOSED = "Conv2DBackpropInput"  # what Keras' Conv2DTranspose runs
+DATA_INPUT = {TRANSPOSED: 2}  # which input a convolution convolves (else its first)
+CALLED = ("f", "then_branch", "else_branch", "branches")  # the attributes that name the functions an op runs
+LIVE = 0.01  # a convolution counts when what it convolves moves the outputs this much (of what other inputs do)
+TRIED = 8  # convolutions tried per endpoint, in the order made, up to the first that counts
 
 
 def make(s):
@@ -91,16 +101,144 @@ def first_seen(found):
     return np.array(shape[2:] + shape[1:2] if layout == "NCHW" else shape[1:])
 
 
+def convolution_sites(e, name):
+    """[(op type, data format, shape it convolves, site)] of every convolution that endpoint `name`'s
+    outputs depend on by the graph's edges, in the order made, nested functions and the branches of
+    If / Case included; site = (function in the cleaned SavedModel, node name, data input index), where
+    reversed_variant() can change what it convolves."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    loaded = e.function(name).concrete_functions  # (its cleaned copy is written on loading)
+    model = saved_model_pb2.SavedModel.FromString((e.scratch / name / "saved_model.pb").read_bytes())
+    meta = model.meta_graphs[0]
+    library = {f.signature.name: f for f in meta.graph_def.library.function}
+    top = graphs.endpoint_functions(meta.object_graph_def, name)
+    found, walked = [], set()
+
+    def walk(graph, function, depth):
+        nodes = {node.name: node for node in library[function].node_def}
+        needed = feeding(graph.outputs)
+        for op in graph.get_operations():
+            node = nodes.get(op.name)
+            if op.name not in needed or node is None or node.op != op.type:
+                continue
+            if op.type in CONVOLUTIONS:
+                data = DATA_INPUT.get(op.type, 0)
+                shape = tuple(op.inputs[data].shape.as_list()) if op.inputs[data].shape.rank is not None else ()
+                found.append((op.type, op.get_attr("data_format").decode(), shape, (function, op.name, data)))
+            for attribute in CALLED:
+                if depth >= 8 or attribute not in node.attr:
+                    continue
+                own = [node.attr[attribute].func] if node.attr[attribute].HasField("func") else node.attr[attribute].list.func
+                theirs = op.get_attr(attribute)
+                for mine, called in zip(own, theirs if isinstance(theirs, list) else [theirs]):
+                    if mine.name in library and mine.name not in walked:
+                        walked.add(mine.name)  # each function once, however often it is called
+                        inner = graph._get_function(called.name)  # noqa: SLF001 - no public way in
+                        if inner is not None and hasattr(inner, "graph"):
+                            walk(inner.graph, mine.name, depth + 1)
+
+    if len(loaded) == 1 and len(top) == 1 and top[0] in library:
+        walk(loaded[0].graph, top[0], 0)
+    return found
+
+
+def reversed_variant(e, name, site, tag):
+    """Endpoint `name` loaded again, through graphs.load (so checked again), with the convolution at
+    `site` given its input with the batch in reverse order: example k convolves what example N-1-k
+    would. Returns the loaded object (its attribute `name` runs it; the object must be kept)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    clean = e.scratch / name
+    model = saved_model_pb2.SavedModel.FromString((clean / "saved_model.pb").read_bytes())
+    function_name, node_name, data = site
+    function = next(f for f in model.meta_graphs[0].graph_def.library.function if f.signature.name == function_name)
+    taken = {n.name for n in function.node_def}
+    prefix = next(f"judge_{k}" for k in range(len(taken) + 1) if not any(t.startswith(f"judge_{k}") for t in taken))
+    node = next(n for n in function.node_def if n.name == node_name)
+    axis = function.node_def.add(name=f"{prefix}_axis", op="Const")
+    axis.attr["dtype"].type = tf.int32.as_datatype_enum
+    axis.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array([0], np.int32)))
+    flipped = function.node_def.add(name=f"{prefix}_reversed", op="ReverseV2",
+                                    input=[node.input[data], f"{axis.name}:output:0"])
+    flipped.attr["T"].CopyFrom(node.attr["T"])
+    flipped.attr["Tidx"].type = tf.int32.as_datatype_enum
+    node.input[data] = f"{flipped.name}:output:0"
+    only(model.meta_graphs[0].object_graph_def, name)
+    source, target = e.scratch / f"{name}.{tag}.source", e.scratch / f"{name}.{tag}"
+    (source / "variables").mkdir(parents=True)
+    for path in (clean / "variables").iterdir():  # the cleaned copy's own files: linked, not copied again
+        os.link(path, source / "variables" / path.name)
+    (source / "saved_model.pb").write_bytes(model.SerializeToString())
+    try:
+        return graphs.load(source, target, name)
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)  # the variables are read on loading
+
+
+def only(objects, name):
+    """Make the other functions of the object graph `objects` plain objects, so that loading it
+    loads (and graphs.clean_copy keeps) only what endpoint `name` runs: a fraction of the time."""
+    keep = set(graphs.endpoint_functions(objects, name))
+    for node in objects.nodes:
+        kind = node.WhichOneof("kind")
+        if kind == "function" and not keep.issuperset(node.function.concrete_functions) or \
+                kind == "bare_concrete_function" and node.bare_concrete_function.concrete_function_name not in keep:
+            node.Clear()
+            node.user_object.identifier = "_generic_user_object"
+            node.user_object.version.producer = 1
+    for function in set(objects.concrete_functions) - keep:
+        del objects.concrete_functions[function]
+
+
+def flat(values):
+    """An endpoint's outputs (one array or a tuple) as one float64 vector."""
+    return np.concatenate([np.asarray(v, np.float64).ravel() for v in (values if isinstance(values, tuple) else [values])])
+
+
+def live_convolutions(e, name, kinds, given, other, prefix):
+    """Which of endpoint `name`'s convolutions of `kinds` its outputs depend on. Each in turn (in the
+    order made, at most TRIED, up to the first that counts) convolves its batch in reverse order while
+    the rest of the graph sees `given`; how far that moves the outputs is measured against how far the
+    `other` inputs move them (kit.relative_change): about 1 for a convolution everything flows through,
+    0 for one whose result is multiplied by 0, selected away or cancelled, or that convolves no input.
+    Returns {prefix_count: how many there are, prefix_effects: [tried], prefix_seen: [tried, 3] what
+    each saw (first_seen), prefix_layouts and prefix_dead_at: words for the messages}."""
+    tf = e.tf
+    sites = [site for site in convolution_sites(e, name) if site[0] in kinds]
+    out = {f"{prefix}_count": len(sites)}
+    if not sites:
+        return out
+    run = lambda function, args: flat(to_numpy(function(*(tf.constant(a) for a in args))))  # noqa: E731
+    base, reference = run(e.function(name), given), run(e.function(name), other)
+    effects, seen, layouts, dead = [], [], [], []
+    for k, (kind, layout, shape, site) in enumerate(sites[:TRIED]):
+        varied = reversed_variant(e, name, site, f"reversed{k}")
+        effect = relative_change(base, run(getattr(varied, name), given), reference)
+        effects.append(effect if np.isfinite(effect) else 0.0)
+        seen.append(first_seen([(kind, layout, shape)]))
+        layouts.append(f"{shape} ({layout})")
+        if effects[-1] >= LIVE:
+            break
+        where = made_at(site[1], e.lines)
+        dead.append(f"{where[0]}:{where[1]}" if where else f"{kind} on {shape}")
+    counted = {place: dead.count(place) for place in dead}  # in order, each place once
+    return {**out, f"{prefix}_effects": np.array(effects), f"{prefix}_seen": np.array(seen),
+            f"{prefix}_layouts": "; ".join(layouts),
+            f"{prefix}_dead_at": ", ".join(place + (f" (x{n})" if n > 1 else "") for place, n in counted.items())}
+
+
 def convolutions(e, i):
-    """What 8.5 needs from the exported encoder and decoder graphs."""
-    encoder = [c for c in e.convolutions("encode") if c[0] in ENCODER_CONVOLUTIONS]
-    decoder = e.convolutions("decode")
-    out = {"encoder_convolutions": len(encoder),
-           "decoder_transposed": sum(c[0] == TRANSPOSED for c in decoder)}
-    if encoder:
-        out["encoder_first"] = first_seen(encoder)
-        out["encoder_first_layout"] = f"{encoder[0][2]} ({encoder[0][1]})"
-    return out
+    """What 8.5 needs from the exported encoder and decoder graphs: their convolutions, and which
+    of them the outputs depend on (live_convolutions)."""
+    images = [models.encoder_input(e, "encode", i[key]) for key in ("x", "x_other")]
+    encoder = live_convolutions(e, "encode", ENCODER_CONVOLUTIONS, images[:1], images[1:], "encoder")
+    decoder = live_convolutions(e, "decode", (TRANSPOSED,), [i["z"]], [i["z_other"]], "decoder")
+    encoder["encoder_convolutions"] = encoder.pop("encoder_count")
+    decoder["decoder_transposed"] = decoder.pop("decoder_count")
+    return {**encoder, **decoder}
 
 
 MEASURES = models.measures(False) + [
@@ -130,22 +268,68 @@ def mc_neg_elbo(i, prior_sign=1.0, posterior_sign=1.0):
                          - prior_sign * log_p + posterior_sign * log_q))
 
 
+def first_live(run, prefix):
+    """(index of the first of the tried convolutions that counts, or None; their effects)."""
+    effects = array(run, "convolutions", f"{prefix}_effects", None, "what the convolutions change")
+    return next((k for k, effect in enumerate(effects) if effect >= LIVE), None), effects
+
+
+def dead_words(found, prefix, count, what, moved, largest, inputs):
+    """Why none of `count` convolutions counts (the largest effect was `largest`), and where they were made."""
+    tried = f", the first {TRIED} tried," if count > TRIED else ""
+    where = f" ({found[f'{prefix}_dead_at']})" if found.get(f"{prefix}_dead_at") else ""
+    kind = "transposed convolution" if prefix == "decoder" else "convolution"
+    return (f"none of the {what}'s {count} {kind}(s){where}{tried} changes {moved}: given its batch in another "
+            f"order, each moved {moved} by at most {largest:.2%} of what other {inputs} do (a {kind} counts from "
+            f"{LIVE:.0%}).")
+
+
+DEAD = ("A convolution whose result is multiplied by 0 or a tiny number, selected away (tf.where, tf.cond) or added "
+        "and taken away again, or that convolves something else than the input, does not count: compute the "
+        "output from the convolutions' results.")
+
+
 def check_convolutions(run, i):
+    """The encoder's first convolution that counts sees the image as [N, 28, 28, 1]; the decoder has a
+    transposed convolution that counts. A convolution counts when the outputs depend on what it
+    convolves (live_convolutions); every problem of the encoder and the decoder is told at once."""
     found = probe(run, "convolutions")
     if not found.get("encoder_convolutions"):
         raise Fail("the exported encoder has no convolution (no Conv2D in its graph): ConvVAE's encoder must be "
                    "convolutional")
-    seen = array(run, "convolutions", "encoder_first", (3,), "the first convolution's input")
-    if tuple(seen.astype(int)) != (28, 28, 1):
-        raise Fail(f"the encoder's first convolution sees its input as {found.get('encoder_first_layout', '?')}, "
-                   f"i.e. {int(seen[0])} x {int(seen[1])} pixels with {int(seen[2])} channels; it must see the 28 x 28 "
-                   "image with 1 channel. Keras' Conv2D reads [N, height, width, channels]: reshape the images to "
-                   "[N, 28, 28, 1] before it (call() hands the encoder [N, 1, 28, 28]).")
-    if not found.get("decoder_transposed"):
-        raise Fail("the exported decoder has no transposed convolution (Conv2DTranspose): build the decoder from "
-                   "Conv2DTranspose layers")
-    return 1.0, (f"passed (the encoder's first of {found['encoder_convolutions']} convolution(s) sees [N, 28, 28, 1]; "
-                 f"the decoder has {found['decoder_transposed']} transposed convolution(s))")
+    problems, passed = [], []
+    first, effects = first_live(run, "encoder")
+    count = found["encoder_convolutions"]
+    if first is None:
+        problems.append(dead_words(found, "encoder", count, "encoder", "mu and logvar", max(effects, default=0),
+                                   "images"))
+    else:
+        seen = array(run, "convolutions", "encoder_seen", (len(effects), 3), "the convolutions' inputs")[first]
+        layout = str(found.get("encoder_layouts", "")).split("; ")
+        if tuple(seen.astype(int)) != (28, 28, 1):
+            problems.append(
+                f"the encoder's first convolution sees its input as {layout[first] if first < len(layout) else '?'}, "
+                f"i.e. {int(seen[0])} x {int(seen[1])} pixels with {int(seen[2])} channels; it must see the 28 x 28 "
+                "image with 1 channel. Keras' Conv2D reads [N, height, width, channels]: reshape the images to "
+                "[N, 28, 28, 1] before it (call() hands the encoder [N, 1, 28, 28]).")
+        ignored = f" ({first} before it change nothing and do not count)" if first else ""
+        passed.append(f"the encoder's first of {count} convolution(s) that counts sees [N, 28, 28, 1]{ignored} and "
+                      f"moves mu and logvar {effects[first]:.0%} as much as other images do")
+    transposed = found.get("decoder_transposed")
+    if not transposed:
+        problems.append("the exported decoder has no transposed convolution (Conv2DTranspose): build the decoder "
+                        "from Conv2DTranspose layers")
+    else:
+        first, effects = first_live(run, "decoder")
+        if first is None:
+            problems.append(dead_words(found, "decoder", transposed, "decoder", "x_hat", max(effects, default=0),
+                                       "codes"))
+        else:
+            passed.append(f"the decoder's transposed convolution {first + 1} of {transposed} moves x_hat "
+                          f"{effects[first]:.0%} as much as other codes do")
+    if problems:
+        raise Fail(" Also, ".join(problems) + (" " + DEAD if any("none of the" in p for p in problems) else ""))
+    return 1.0, f"passed ({'; '.join(passed)}; a convolution counts from {LIVE:.0%})"
 
 
 def check_deconv_shape(run, i):
