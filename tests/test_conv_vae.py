@@ -1,7 +1,8 @@
 """Part 8 (conv_vae.py) graded on real code: planted bugs lose exactly the points in their row,
-a correct ConvVAE in another style loses nothing, the stencil earns nothing. The trained
-reference's 8.9 and its pictures: test_end_to_end.py; the checks on fabricated measurements:
-test_checks.py."""
+a correct ConvVAE in another style loses nothing, the stencil earns nothing; 8.5's measurement
+of which convolutions count, on correct ConvVAEs of more styles exported in this process. The
+trained reference's 8.9 and its pictures: test_end_to_end.py; the checks on fabricated
+measurements: test_checks.py."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -95,8 +96,9 @@ BUGS = {
         [("class ConvVAE(tf.keras.Model):", DISGUISE),
          ("        self.encoder = tf.keras.Sequential([", "        self.encoder = DeadEncoder(["),
          ("        self.decoder = tf.keras.Sequential([", "        self.decoder = DeadDecoder([")],
-        {"8.5": 0}, {"8.5": "Also, none of the decoder's 7 transposed convolution(s) (conv_vae.py:"}),  # "Also":
-    # after the encoder's problem, which can only be that none of its 8 counts (all 8 see [N, 28, 28, 1])
+        {"8.5": 0}, {"8.5": "each moved mu and logvar by at most 0.00% of what other images do (a convolution counts "
+                            "from 1%). Also, none of the decoder's 7 transposed convolution(s) (conv_vae.py:"}),
+    # (all 8 of the encoder's convolutions see [N, 28, 28, 1]: its only possible problem is that none counts)
 }
 GRADINGS = [("channels-first images fed to Conv2D", "no sigmoid at the end of the decoder",
              "stride times count in first_deconv_shape", "logvar taken as the standard deviation",
@@ -183,14 +185,6 @@ def mixed_style(tf):
     return encoder, decoder
 
 
-def disguised_style(tf):
-    """DISGUISE's DeadEncoder and DeadDecoder around the reference's layers."""
-    namespace = {"tf": tf}
-    exec(DISGUISE.rpartition("\n\n\nclass ConvVAE")[0], namespace)  # noqa: S102 - the test's own code
-    encoder, decoder = (layer.layers for layer in reference_style(tf))
-    return namespace["DeadEncoder"](encoder), namespace["DeadDecoder"](decoder)
-
-
 def measured_convolutions(folder, style):
     """conv_vae.convolutions on encode and decode exported as the student's process exports them
     (a SavedModel of traced functions and the variables they read), for a model in `style`."""
@@ -221,15 +215,3 @@ def test_the_convolutions_of_correct_convvaes_count(style, tmp_path):
     assert len(found["encoder_effects"]) == len(found["decoder_effects"]) == 1, found  # the first counts
     assert found["encoder_effects"][0] > 5 * conv_vae.LIVE and found["encoder_seen"][0].tolist() == [28, 28, 1], found
     assert found["decoder_effects"][0] > 5 * conv_vae.LIVE, found
-
-
-def test_dead_convolutions_do_not_count(tmp_path):
-    """DISGUISE's 8 convolutions and 7 transposed ones, measured one by one: times 0 or 1e-12,
-    stop_gradient, tf.where, tf.cond, cancelled, times zeros computed elsewhere, of a constant. Each
-    moves the outputs by less than a thousandth of conv_vae.LIVE (rounding, for the cancelled one)."""
-    found = measured_convolutions(tmp_path, disguised_style)
-    assert (found["encoder_convolutions"], found["decoder_transposed"]) == (8, 7), found
-    for half in ("encoder", "decoder"):
-        effects = found[f"{half}_effects"]
-        assert len(effects) == found[f"{half}_convolutions" if half == "encoder" else "decoder_transposed"], found
-        assert effects.max() < conv_vae.LIVE / 1000, found
