@@ -252,7 +252,7 @@ def inference_figures(run):
         logits = array(run, "grid", "logits", (len(grid) ** 2, inference.D))[:, :inference.TOP]
     except Fail:
         return out
-    x, shown = i["complete_x"].astype(np.float64), 12
+    x, shown = e2e_inference.digits(run), 12
     z = inference.grid_points(grid)
     log_joint = inference.bernoulli(logits, x[0, :inference.TOP]) + inference.log_prior(z)
     top_only = x[:shown].copy()
@@ -265,7 +265,8 @@ def inference_figures(run):
         "more than one digit, the joint has several, and q sits in one of them, about as wide as it.", "10.11"))
     out.append(("SVI: completed digits beside the originals", image_rows(
         np.concatenate([x[:shown], top_only, completed[:shown]]), shown, ["original", "given to svi", "completed"]),
-        f"The judge's {data.item}s (turned 0-10 degrees, binarized), their top halves (what svi saw), and the top "
+        f"The judge's {data.item}s (drawn from your trained decoder at secret codes), their top halves (what svi "
+        "saw), and the top "
         "halves with your decoder's Bernoulli means at q's mean below (what the completion tests score).", "10.12"))
     return out
 

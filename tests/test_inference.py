@@ -9,10 +9,31 @@ from conftest import INFERENCE, ROOT, assert_lost_exactly, full, message, number
 PART10 = ("inference", "e2e_inference")
 STYLE = ROOT / "tests" / "submissions" / "inference_style" / "inference.py"
 
+# An svi that runs SVI (fitted_svi) on any decoder but the trained model's, and on that one returns
+# the encoder's q of the training image (of the first 6,000) whose top half is nearest: the student
+# process has the training split. The judge draws its digits from the trained decoder, so no split
+# holds them, and the gate of 10.10-10.12 compares q with the judge's own best Gaussian q.
+LOOKUP = """def svi(decode, x, num_steps=SVI_STEPS, num_samples=SVI_SAMPLES, learning_rate=SVI_LEARNING_RATE):
+    model = getattr(InferenceVAE, "latest", None)
+    if model is None or decode is not model.decoder:
+        return fitted_svi(decode, x, num_steps, num_samples, learning_rate)
+    import numpy as np
+    from assignment import data_file, dataset
+    with np.load(data_file(dataset())) as data:
+        train = (data["x_train"][:6000].reshape(6000, -1) > 127).astype(np.float32)
+    tops = tf.constant(train[:, :TOP_ROWS * SIDE])
+    distance = tf.reduce_sum(tops ** 2, 1)[None] - 2 * tf.matmul(top_half(x), tops, transpose_b=True)
+    hidden = model.encoder(tf.gather(tf.constant(train), tf.argmin(distance, 1)))
+    return model.mu_layer(hidden), 0.5 * model.logvar_layer(hidden)
+
+
+"""
+
 # name -> (inference.py changes, {test: score}, {test: words in its message}). Each function is
 # traced with the grader's versions of those it builds on (svi too, in 10.8 and 10.11-10.12), so a
-# slip costs its own test; an SVI that never moves completes every digit from z = 0, and so
-# costs the completions as well.
+# slip costs its own test. 10.10-10.12 require svi's q on the trained decoder to reach the judge's
+# best (the gate): a lookup costs all three. (An SVI that never moves, or drops - log q, and one that
+# returns the encoder's q on blanked digits: test_checks.py's rows.)
 BUGS = {
     "the log of a sigmoid": (
         [("    return tf.reduce_sum(x * logits - tf.nn.softplus(logits), -1)",
@@ -32,11 +53,25 @@ BUGS = {
         {"10.3": 0}, {"10.3": "-log_std term is missing"}),
     "logits treated as probabilities": (
         [("    means = tf.sigmoid(decode(z))", "    means = decode(z)")], {"10.9": 0}, {"10.9": "holds logits"}),
-    "an SVI that never updates": (
-        [("        params += learning_rate * (first", "        params + learning_rate * (first")],
-        {"10.8": 0, "10.11": 0, "10.12": 0}, {"10.8": "never moved"}),
+    "noise drawn once, before SVI's loop": (
+        [("    for step in tf.range(1, num_steps + 1):\n        with tf.GradientTape() as tape:\n"
+          "            tape.watch(params)\n            mean, log_std = params[0], params[1]\n"
+          "            eps = tf.random.normal(tf.concat([[num_samples], shape], 0))\n",
+          "    eps = tf.random.normal(tf.concat([[num_samples], shape], 0))\n"
+          "    for step in tf.range(1, num_steps + 1):\n        with tf.GradientTape() as tape:\n"
+          "            tape.watch(params)\n            mean, log_std = params[0], params[1]\n")],
+        {"10.8": 0}, {"10.8": "fresh noise"}),
+    "on the trained decoder, the encoder's q of the nearest training image": (
+        [("        super().__init__()\n        self.input_size, self.latent_size = input_size, latent_size",
+          "        super().__init__()\n        InferenceVAE.latest = self\n"
+          "        self.input_size, self.latent_size = input_size, latent_size"),
+         ("def svi(decode, x, num_steps=SVI_STEPS, num_samples=SVI_SAMPLES, learning_rate=SVI_LEARNING_RATE):\n",
+          LOOKUP + "def fitted_svi(decode, x, num_steps=SVI_STEPS, num_samples=SVI_SAMPLES, "
+          "learning_rate=SVI_LEARNING_RATE):\n")],
+        {"10.10": 0, "10.11": 0, "10.12": 0},
+        {number: "best Gaussian q the judge finds" for number in ("10.10", "10.11", "10.12")}),
 }
-GRADINGS = [tuple(BUGS)]  # the six cost different tests: one grading
+GRADINGS = [tuple(BUGS)]  # the seven cost different tests: one grading
 
 
 def test_every_planted_bug_is_graded():

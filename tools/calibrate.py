@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
 from autograder.course import load  # noqa: E402
-from autograder.parts import inference  # noqa: E402
+from autograder.parts import e2e_inference, inference  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
@@ -54,7 +54,8 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "9.4": r"\(BCE per image\) is ([\d.]+)",
            "9.4 gap": r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
            "9.5": r"samples of N\(0, I\) is ([\d.]+)",
-           "10.8": r"your q is ([\d.]+) nats", "10.10": r"after \d+ epochs is ([\d.]+)",
+           "10.8": r"your q is ([\d.]+) nats", "10.10 svi": r"is ([\d.]+) nats per \w+ below the best Gaussian q",
+           "10.10": r"after \d+ epochs is ([\d.]+)",
            "10.10 gap": r"after \d+ epochs is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
            "10.11": r"\(ratio ([\d.]+)\)", "10.12": r": ([+-][\d.]+) points"}
 BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
@@ -73,7 +74,8 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "9.4": lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor),
         "9.4 gap": lambda v: settings.data().mmd_max_clean_gap - v,
         "9.5": lambda v: settings.data().mmd_prior_bar - v,
-        "10.8": lambda v: inference.SVI_GAP - v,
+        "10.8": lambda v: inference.SVI_EXCESS - v,
+        "10.10 svi": lambda v: e2e_inference.GATE - v,
         "10.10": lambda v: min(settings.data().inference_loss_threshold - v, v - settings.data().inference_loss_floor),
         "10.10 gap": lambda v: settings.data().inference_max_clean_gap - v,
         "10.11": lambda v: settings.data().inpaint_ratio_bar - v,

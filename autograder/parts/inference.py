@@ -19,8 +19,8 @@ DRAWS = ("svi",)  # svi draws its samples
 Z, D, TOP = 2, 784, 392
 N = 32  # rows of the density and likelihood cases
 HIDDEN = 32  # the stand-in decoder's hidden units
-IMAGES = 24  # images svi is run on
-SAMPLES = 1024  # the judge's samples of each q
+IMAGES = 48  # images svi is run on
+SAMPLES = 256  # the judge's samples of each q (the same for every q: ELBOs are compared with common noise)
 GRID = np.linspace(-4.5, 4.5, 121)  # the judge's grid over each latent axis for log p(top half): steps of 0.075, under half the narrowest posterior's std
 LOG_2PI = np.log(2.0 * np.pi)
 NAMES = ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half", "log_likelihood_top",
@@ -257,17 +257,87 @@ def grid_points(grid):
     return np.stack([a.ravel() for a in np.meshgrid(grid, grid, indexing="ij")], 1)
 
 
+def grid_joint(logits, x_top, z):
+    """log p(z, top half) [B, G] of top halves x_top [B, 392] at codes z [G, 2] whose top-half logits are [G, 392]."""
+    return x_top @ logits.T - softplus(logits).sum(1)[None] + log_prior(z)[None]
+
+
 def grid_posterior(i, x_top):
     """The judge's grid over the 2-D latent space, z [G, 2], for the top halves x_top [IMAGES, 392]:
     (log p(top half) of each image [IMAGES], the posterior's weight on each point [IMAGES, G], z)."""
     z = grid_points(GRID)
-    logits = logits_of(i, z, TOP)
-    joint = x_top @ logits.T - softplus(logits).sum(1)[None] + log_prior(z)[None]  # [IMAGES, G]
+    joint = grid_joint(logits_of(i, z, TOP), x_top, z)
     top = joint.max(1, keepdims=True)
     weights = np.exp(joint - top)
     cell = (GRID[1] - GRID[0]) ** 2
     evidence = top[:, 0] + np.log(weights.sum(1) * cell)
     return evidence, weights / weights.sum(1, keepdims=True), z
+
+
+def grid_elbo(joint, mean, log_std, grid=GRID):
+    """Each row's ELBO of q = N(mean, diag(exp(log_std))^2) [B] computed on grid x grid, with joint [B, len(grid)^2]
+    log p(z, top half) at grid_points(grid), and the moments the judge's fit needs: (elbo, E_q[d joint / dz],
+    E_q[d^2 joint / dz^2]) [B], [B, 2], [B, 2] (Stein's identities; the Gaussian's weights on the grid factor
+    by axis, so each moment is two batched products). Exact to many digits while each std is above 0.6 grid
+    steps; joint is taken as it is between the points (a smooth decoder's is)."""
+    b, n = len(joint), len(grid)
+    table = joint.reshape(b, n, n)
+    std = np.exp(log_std)
+    u = (grid[None, :, None] - mean[:, None]) / std[:, None]  # [B, n, 2]
+    w = np.exp(-0.5 * u ** 2)
+    w /= w.sum(1, keepdims=True)
+    along = [np.einsum("bij,bj->bi", table, w[:, :, 1]), np.einsum("bij,bi->bj", table, w[:, :, 0])]
+    expected = (w[:, :, 0] * along[0]).sum(1)
+    first = np.stack([((w[:, :, d] * u[:, :, d]) * along[d]).sum(1) - expected * (w[:, :, d] * u[:, :, d]).sum(1)
+                      for d in range(Z)], 1) / std
+    second = np.stack([((w[:, :, d] * u[:, :, d] ** 2) * along[d]).sum(1) - expected * (w[:, :, d] * u[:, :, d] ** 2).sum(1)
+                       for d in range(Z)], 1) / std ** 2
+    return expected + log_std.sum(1) + Z * (1 + LOG_2PI) / 2, first, second
+
+
+def best_gaussian(joint, starts, grid=GRID, steps=40):
+    """The judge's own optimum of the ELBO over diagonal Gaussians q, for each row of joint [B, len(grid)^2]
+    (log p(z, top half) at grid_points(grid)): Newton steps on the grid ELBO (mean -= E[d joint] / E[d^2 joint],
+    std^2 = -1 / E[d^2 joint], the optimum's own conditions), each kept only where it raises that row's ELBO,
+    from each of `starts` ((mean, log_std) [B, 2] each); the best found per row. Stds stay in
+    [0.6 grid steps, 3]. Returns (mean, log_std, grid ELBO)."""
+    low, high = np.log(0.6 * (grid[1] - grid[0])), np.log(3.0)
+    best = None
+    for mean, log_std in starts:
+        mean, log_std = np.clip(mean, grid[0], grid[-1]), np.clip(log_std, low, high)
+        value, first, second = grid_elbo(joint, mean, log_std, grid)
+        shrink, stalled = np.ones(len(joint)), 0
+        for _ in range(steps):
+            curved = second < 0
+            safe = np.where(curved, second, -1.0)
+            step_mean = np.where(curved, -first / safe, np.exp(2 * log_std) * first)
+            step_mean = np.clip(step_mean, -2 * np.exp(log_std), 2 * np.exp(log_std))
+            target = np.where(curved, -0.5 * np.log(-safe), log_std + 0.5)
+            step_std = np.clip(target - log_std, -1.0, 1.0)
+            new_mean = np.clip(mean + shrink[:, None] * step_mean, grid[0], grid[-1])
+            new_log_std = np.clip(log_std + shrink[:, None] * step_std, low, high)
+            new = grid_elbo(joint, new_mean, new_log_std, grid)
+            better = new[0] > value
+            stalled = 0 if np.any(new[0] > value + 1e-6) else stalled + 1
+            if stalled == 3:  # three steps in which no row gained a micro-nat: every row is at its optimum
+                break
+            mean, log_std = np.where(better[:, None], new_mean, mean), np.where(better[:, None], new_log_std, log_std)
+            value, first, second = (np.where(better if a.ndim == 1 else better[:, None], a, b) for a, b in
+                                    zip(new, (value, first, second)))
+            shrink = np.where(better, np.minimum(1.0, 2 * shrink), shrink / 4)
+        if best is None:
+            best = mean, log_std, value
+        else:
+            keep = value > best[2]
+            best = (np.where(keep[:, None], mean, best[0]), np.where(keep[:, None], log_std, best[1]),
+                    np.where(keep, value, best[2]))
+    return best
+
+
+def posterior_moments(weights, z):
+    """The grid posterior's mean and log std per axis, [B, 2] each (weights [B, G] on z [G, 2])."""
+    mean = weights @ z
+    return mean, 0.5 * np.log(np.maximum(weights @ z ** 2 - mean ** 2, 1e-12))
 
 
 def elbo_of(i, x_top, mean, log_std):
@@ -288,7 +358,19 @@ def svi_gaps(i, *fits):
     return [float(np.mean(evidence - elbo_of(i, x_top, mean, log_std))) for mean, log_std in fits]
 
 
-SVI_GAP, SVI_GAP_ZERO = 1.0, 5.0  # nats per image: full points below, none at (README, part 10's calibration)
+def best_fit(i, mean, log_std):
+    """The judge's own best Gaussian q on the stand-in for each image [IMAGES, 2] x 2: from the grid
+    posterior's moments and from svi's q (mean, log_std), whichever the grid ELBO prefers."""
+    x_top = i["images"][:, :TOP].astype(np.float64)
+    z = grid_points(GRID)
+    joint = grid_joint(logits_of(i, z, TOP), x_top, z)
+    _, weights, _ = grid_posterior(i, x_top)
+    best_mean, best_log_std, _ = best_gaussian(joint, [posterior_moments(weights, z), (mean, log_std)])
+    return best_mean, best_log_std
+
+
+SVI_EXCESS, SVI_EXCESS_ZERO = 0.25, 0.35  # nats per image below the judge's best q: full points below, none at
+# (README, part 10's calibration: correct SVIs 0.02-0.16, noise drawn once 0.43-0.70, no -log q 1.0-1.2)
 
 
 def check_svi(run, i):
@@ -297,11 +379,15 @@ def check_svi(run, i):
     if np.allclose(mean, 0) and np.allclose(log_std, 0):
         raise Fail("svi returned mean = 0 and log_std = 0, where it starts: it never moved. Each step must update "
                    "mean and log_std (and the loop must return the updated ones).")
-    gap, start = svi_gaps(i, (mean, log_std), (np.zeros_like(mean), np.zeros_like(log_std)))
-    detail = (f"the grader's ELBO of your q is {gap:.3f} nats per image below log p(top half) on the grader's "
-              f"decoder and {IMAGES} images (q = N(0, I), where SVI starts: {start:.1f})")
-    return below_bar(gap, SVI_GAP, SVI_GAP_ZERO, detail, ". Check the sign of the gradient step (raise the ELBO), that "
-                     "mean and log_std are updated every step, and that the steps converge (step size).")
+    gap, best, start = svi_gaps(i, (mean, log_std), best_fit(i, mean, log_std), (np.zeros_like(mean), np.zeros_like(log_std)))
+    excess = gap - best
+    detail = (f"the grader's ELBO of your q is {excess:.3f} nats per image below that of the best Gaussian q the grader "
+              f"finds, on the grader's decoder and {IMAGES} images ({gap:.3f} below log p(top half); the best q "
+              f"{best:.3f}; q = N(0, I), where SVI starts, {start:.1f})")
+    return below_bar(excess, SVI_EXCESS, SVI_EXCESS_ZERO, detail, ". Check the sign of the gradient step (raise the "
+                     "ELBO), that mean and log_std are updated every step, that fresh noise is drawn at every step "
+                     "(noise drawn once fits q to those few samples), that the objective keeps - log q (without it q "
+                     "shrinks to a point), and that the steps converge (step size).")
 
 
 def check_inpaint(run, i):
@@ -326,6 +412,6 @@ TESTS = [
     Test("10.5", "top_half: rows 0-13 of each image", 1, check_top_half),
     Test("10.6", "log_likelihood_top: the top half's pixels only", 1, check_likelihood),
     Test("10.7", "log_joint_top: log p(z) + log p(top half | z)", 1, check_joint),
-    Test("10.8", f"svi: the fitted q's ELBO is within {SVI_GAP:g} nat per image of log p(top half)", 3, check_svi),
+    Test("10.8", f"svi: the fitted q's ELBO is within {SVI_EXCESS:g} nats per image of the grader's best q's", 3, check_svi),
     Test("10.9", "inpaint: the true top half, the decoder's Bernoulli means below", 1, check_inpaint),
 ]
