@@ -194,7 +194,25 @@ def fake_e2e_mmd(i, blur=0.5, spread=1.0):
     kl_model = fake_inside(i)
     facts["train"]["seconds"] = [6.0, 5.1, 5.2, 5.0, 5.3]
     return {"evaluate": evaluated, "kl": kl_model,
-            "training_loss": {"first": np.array(120.5), "second": np.array(120.7)}}, facts
+            "training_loss": {"first": np.array(120.5), "second": np.array(120.7)}, "push": fake_push(i)}, facts
+
+
+def fake_push(i, weight=100.0, kl=0.0):
+    """e2e_mmd's push measurement for a training loss of `weight` x the biased MMD (bandwidth sqrt(Z),
+    as many prior samples as codes) plus `kl` x the KL loss: -sum of d loss / d mu_i . mu_i over the
+    probe codes, by numpy's gradient (the codes z = mu: q's log-variance is -16)."""
+    probe, n, z = i["probe"].astype(np.float64), e2e_mmd.N, settings.LATENT_SIZE
+    prior = np.random.default_rng(5).normal(size=(n, z))
+    out = {}
+    for rest in ("crowded", "spread"):
+        codes = np.concatenate([probe, i[rest]])
+
+        def pull(others, scale):  # sum_j d k(z_i, o_j) / d z_i, as a term of scale x mean k(z, o)
+            k = mmd.kernel(codes[:len(probe)], others, np.sqrt(z))
+            return scale * (-(k[:, :, None] * (probe[:, None] - others[None])).sum(1) / z)
+        gradient = weight * (pull(codes, 2.0 / n ** 2) + pull(prior, -2.0 / (n * n))) + kl * probe / n
+        out[rest] = np.full(e2e_mmd.CALLS, -(gradient * probe).sum())
+    return out
 
 
 def grid_posterior(i):
@@ -682,6 +700,39 @@ def test_a_training_loss_that_draws_no_samples_earns_nothing_end_to_end(cases):
     same = {**values, "training_loss": {"first": np.array(120.5), "second": np.array(120.5)}}
     verdicts = graded(e2e_mmd, same, facts, inputs)
     assert all(fraction == 0 and "twice for the same inputs" in words for fraction, words in verdicts.values())
+
+
+# name -> (the push measurement of a training loss, words in 9.4's and 9.5's message); every row earns
+# neither 9.4 nor 9.5, whatever the model it trained (the fake's reconstructs and matches N(0, I)).
+E2E_MMD_ATTACKS = {
+    "the KL loss plus an offset without a gradient": (lambda i: fake_push(i, weight=0.0, kl=1.0), "trains no MMD term"),
+    "the KL loss plus a tiny MMD term (weight 1e-6)": (lambda i: fake_push(i, weight=1e-6, kl=1.0), "trains no MMD term"),
+    "the MMD term multiplied by 0 (the reconstruction alone)": (lambda i: fake_push(i, weight=0.0),
+                                                                "trains no MMD term"),
+    "the MMD term of tf.stop_gradient'ed codes beside the KL loss": (lambda i: fake_push(i, weight=0.0, kl=1.0),
+                                                                    "trains no MMD term"),
+    "the KL loss plus an MMD term it outweighs (weight 5)": (lambda i: fake_push(i, weight=5.0, kl=1.0),
+                                                           "outweighs the MMD term"),
+}
+
+
+@pytest.mark.parametrize("attack", E2E_MMD_ATTACKS)
+def test_a_training_loss_without_a_working_mmd_term_earns_nothing_end_to_end(attack, cases):
+    pushes, words = E2E_MMD_ATTACKS[attack]
+    inputs, values, facts = cases["e2e_mmd"]
+    verdicts = graded(e2e_mmd, {**values, "push": pushes(inputs)}, facts, inputs)
+    assert all(fraction == 0 and words in message for fraction, message in verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize("weight, kl", [(100.0, 1.0), (1.5, 0.0), (1000.0, 0.0)],
+                         ids=["the KL term left in beside weight 100", "weight 1.5", "weight 1000"])
+def test_an_mmd_training_loss_of_any_real_weight_keeps_9_4_and_9_5(weight, kl, cases):
+    """The KL term left in mmd_loss_function costs 9.3 only; the weight is the student's choice (the
+    judge reads it back: the push that depends on the other codes, over a weight-1 term's)."""
+    inputs, values, facts = cases["e2e_mmd"]
+    verdicts = graded(e2e_mmd, {**values, "push": fake_push(inputs, weight, kl)}, facts, inputs)
+    assert all(fraction == 1.0 for fraction, _ in verdicts.values()), verdicts
+    assert f"MMD term of weight {weight:.1f}" in verdicts["9.4"][1], verdicts["9.4"][1]
 
 
 def test_the_mmd_pictures_show_both_models_and_nothing_from_nan(cases):

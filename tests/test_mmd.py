@@ -32,10 +32,19 @@ BUGS = {
     "prior samples drawn with the wrong scale": (
         [("    prior_z = tf.random.normal(tf.shape(mu))", "    prior_z = tf.random.normal(tf.shape(mu), stddev=2.0)")],
         {"9.5": 0}, {"9.5": "far from N(0, I)"}),
+    # issue 32: a random offset without a gradient made the KL loss pass 'two calls differ', and a KL
+    # model clears 9.4-9.5's bars; the judge's gradient of the exported loss finds no MMD term in it
+    "the KL loss plus a random offset as mmd_training_loss": (
+        [("from vae import bce_function\n", "from vae import bce_function, loss_function\n"),
+         ("    return mmd_loss_function(x_hat, x, mu, logvar, eps, prior_z, MMD_WEIGHT, bandwidth)",
+          "    return loss_function(x_hat, x, mu, logvar) + 1e-3 * tf.random.normal(())")],
+        {"9.4": 0, "9.5": 0}, {"9.4": "trains no MMD term", "9.5": "trains no MMD term"}),
 }
-# The wrong prior scale is trained apart: with the KL term left in, KL and MMD would pull apart.
-GRADINGS = [("a kernel without the square in the distance", "an MMD without the cross term", "the KL term left in"),
-            ("prior samples drawn with the wrong scale",)]
+# The KL term left in trains beside the wrong prior scale (KL + MMD to N(0, 4 I): it keeps 9.4 and the
+# judge's MMD gate, and its codes are still far from N(0, I)), the offset loss beside 9.1-9.2's slips.
+GRADINGS = [("a kernel without the square in the distance", "an MMD without the cross term",
+             "the KL loss plus a random offset as mmd_training_loss"),
+            ("the KL term left in", "prior samples drawn with the wrong scale")]
 
 
 def test_every_planted_bug_is_graded():

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
 from autograder.course import load  # noqa: E402
-from autograder.parts import e2e_inference, inference  # noqa: E402
+from autograder.parts import e2e_inference, e2e_mmd, inference  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
@@ -53,6 +53,7 @@ MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
            "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s",
            "9.4": r"\(BCE per image\) is ([\d.]+)",
            "9.4 gap": r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
+           "9.4 weight": r"MMD term of weight ([\d.]+)", "9.4 push": r"outward by ([\d.e+-]+)\)",
            "9.5": r"samples of N\(0, I\) is ([\d.]+)",
            "10.8": r"your q is ([\d.]+) nats", "10.10 svi": r"is ([\d.]+) nats per \w+ below the best Gaussian q",
            "10.10": r"after \d+ epochs is ([\d.]+)",
@@ -73,6 +74,8 @@ BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.
         "8.9 epoch": None,  # the slowest epoch, seconds: shown, not a bar
         "9.4": lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor),
         "9.4 gap": lambda v: settings.data().mmd_max_clean_gap - v,
+        "9.4 weight": lambda v: v - e2e_mmd.MIN_WEIGHT,  # the MMD term's weight by the judge's gradient
+        "9.4 push": lambda v: v,  # crowded codes pushed outward (> 0)
         "9.5": lambda v: settings.data().mmd_prior_bar - v,
         "10.8": lambda v: inference.SVI_EXCESS - v,
         "10.10 svi": lambda v: e2e_inference.GATE - v,

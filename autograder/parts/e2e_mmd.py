@@ -11,8 +11,14 @@ the reconstructions of the changed test images; 9.5 the judge's MMD between the 
 z = mu + sigma * eps of the unchanged images (the data's aggregate, which the MMD term matches
 to the prior: turned images' codes sit outside it for every model) and the judge's samples of
 N(0, I), counted only while 9.4 earns credit (codes of a model that does not reconstruct say
-nothing). Both count only when the training loss, exported too, gives two values for the same
-inputs, as one that draws its prior samples must (a KL loss in its place is deterministic).
+nothing). Both count only when the training loss, exported too, is an MMD loss that training
+feels: it gives two values for the same inputs (it draws its prior samples), and the gradient
+the judge takes of it in the measuring process, with respect to the codes of a judge's batch,
+shows an MMD term (mmd_force): a code is pushed outward, towards N(0, I), harder when the rest
+of the batch crowds near the origin than when the rest is spread, which no per-image term
+(KL, a constant or random offset) can do, and no term without a gradient (multiplied by 0, on
+tf.stop_gradient'ed codes); and the loss as a whole pushes crowded codes outward, so no KL
+term left in it outweighs the MMD term.
 """
 import numpy as np
 
@@ -31,6 +37,11 @@ TRAINING_SHARE = 0.2  # of the training budget (scaled with the others' when the
 SUFFIX = "_mmd"  # this part's endpoints: encode_mmd, decode_mmd (encode, decode are the KL model's)
 DRAWS = ("training_loss",)  # mmd_training_loss draws eps and prior_z
 N = 64  # the batch mmd_training_loss is called on by the judge
+PROBE = 32  # of those, the codes whose gradient mmd_force reads; the other N - PROBE crowd or spread
+CROWDED, SPREAD = 0.3, 1.5  # the scales of the judge's codes: probe and crowded rest, spread rest
+PROBE_LOGVAR = -16.0  # q's log-variance on the probe batches: z = mu to 3e-4
+CALLS = 4  # calls of mmd_training_loss per batch (it draws new samples each time)
+MIN_WEIGHT = 0.5  # mmd_force: the MMD term's push must be at least a weight-0.5 MMD term's at bandwidth sqrt(Z) (weight 1: 0.92-1.07)
 
 
 def reentrant_swap(original, replacement):
@@ -70,13 +81,37 @@ def inputs(rng):
             "loss_x_hat": rng.uniform(0.05, 0.95, (N,) + models.IMAGE).astype(np.float32),
             "loss_x": rng.beta(0.3, 0.3, (N,) + models.IMAGE).astype(np.float32),
             "loss_mu": rng.normal(size=(N, z)).astype(np.float32),
-            "loss_logvar": rng.uniform(-2.0, 0.0, (N, z)).astype(np.float32)}
+            "loss_logvar": rng.uniform(-2.0, 0.0, (N, z)).astype(np.float32),
+            "probe": (CROWDED * rng.normal(size=(PROBE, z))).astype(np.float32),
+            "crowded": (CROWDED * rng.normal(size=(N - PROBE, z))).astype(np.float32),
+            "spread": (SPREAD * rng.normal(size=(N - PROBE, z))).astype(np.float32)}
 
 
 def training_losses(e, i):
     """mmd_training_loss twice on the same judge's batch."""
     batch = [i[f"loss_{k}"] for k in ("x_hat", "x", "mu", "logvar")]
     return {"first": e.training_loss(*batch), "second": e.training_loss(*batch)}
+
+
+def pushes(e, i):
+    """How hard mmd_training_loss pushes the judge's probe codes outward: -sum_i d loss / d mu_i . mu_i
+    over the PROBE codes, by the judge's gradient of the exported loss, on a batch whose other codes
+    crowd near the origin and on one whose other codes are spread (CALLS values each)."""
+    tf, function = e.tf, e.function("training_loss")
+    x_hat, x = tf.constant(i["loss_x_hat"]), tf.constant(i["loss_x"])
+    logvar = tf.constant(np.full((N, settings.LATENT_SIZE), PROBE_LOGVAR, np.float32))
+    out = {}
+    for rest in ("crowded", "spread"):
+        mu = tf.constant(np.concatenate([i["probe"], i[rest]]))
+        values = []
+        for _ in range(CALLS):
+            with tf.GradientTape() as recorder:
+                recorder.watch(mu)
+                loss = function(x_hat, x, mu, logvar)
+            gradient = recorder.gradient(loss, mu, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            values.append(-float(np.sum(np.asarray(gradient, np.float64)[:PROBE] * i["probe"])))
+        out[rest] = np.array(values)
+    return out
 
 
 REPORT_ONLY = ("kl",)  # measured for the report's comparison; no test is graded on it
@@ -86,6 +121,7 @@ MEASURES = [
     ("kl", "encoding and decoding them with the VAE 6.1 trained (the KL model), for the report",
      lambda e, i: explore.inside(e, i)),
     ("training_loss", "calling mmd_training_loss twice on the same batch", training_losses),
+    ("push", "taking gradients of mmd_training_loss with respect to mu on the judge's batches", pushes),
 ]
 
 
@@ -128,8 +164,45 @@ def draws_its_samples(run):
                    "the same value every time). No points for 9.4-9.5.")
 
 
-def check_reconstruction(run, i):
+def unit_push(i, rest):
+    """The outward push on the probe codes that the other codes `rest` give a weight-1 MMD term at
+    bandwidth sqrt(Z) (the biased estimate's k(z, z) means over the batch of N): what a per-image
+    term cannot give. The push of the prior samples does not depend on `rest`."""
+    probe, rest, squared_bandwidth = i["probe"].astype(np.float64), i[rest].astype(np.float64), settings.LATENT_SIZE
+    k = unit.kernel(probe, rest, np.sqrt(squared_bandwidth))  # -d k(p, r) / d p . p = k (|p|^2 - p . r) / bandwidth^2
+    return float(2.0 / N ** 2 * (k * ((probe ** 2).sum(1)[:, None] - probe @ rest.T)).sum() / squared_bandwidth)
+
+
+def mmd_force(run, i):
+    """(the weight of the MMD term that mmd_training_loss acts like, its push on crowded codes); Fail
+    unless the weight is at least MIN_WEIGHT and the push is outward."""
+    crowded = array(run, "push", "crowded", (CALLS,), "the gradient of mmd_training_loss").mean()
+    spread = array(run, "push", "spread", (CALLS,), "the gradient of mmd_training_loss").mean()
+    weight = (crowded - spread) / (unit_push(i, "crowded") - unit_push(i, "spread"))
+    z = settings.LATENT_SIZE
+    if not weight >= MIN_WEIGHT:
+        raise Fail(f"mmd_training_loss trains no MMD term: by the judge's gradient of it, the pull on a code does not "
+                   f"depend on the other codes of the batch as an MMD term's does (it acts like an MMD term of weight "
+                   f"{weight:.2g} at bandwidth sqrt({z}); at least {MIN_WEIGHT:g} is needed, MMD_WEIGHT = 100 gives "
+                   f"about 100). A term that is multiplied by 0, computed on tf.stop_gradient'ed codes, or weighted by "
+                   f"almost nothing does not train an MMD-VAE, and neither does a KL loss plus an offset. "
+                   f"No points for 9.4-9.5.")
+    if not crowded > 0:
+        raise Fail(f"mmd_training_loss pulls codes crowded near the origin inward ({-crowded:.3g}, by the judge's gradient "
+                   f"of it), where its MMD term (acting like weight {weight:.3g} at bandwidth sqrt({z})) pushes them "
+                   f"out towards N(0, I): a per-image term such as the KL term outweighs the MMD term. mmd_training_loss "
+                   f"is the reconstruction plus the MMD term only. No points for 9.4-9.5.")
+    return weight, crowded
+
+
+def trains_with_mmd(run, i):
+    """Fail unless mmd_training_loss draws its samples and is an MMD loss training feels; its weight and push."""
     draws_its_samples(run)
+    return mmd_force(run, i)
+
+
+def check_reconstruction(run, i):
+    weight, push = trains_with_mmd(run, i)
     b, seconds = bar(), fact(run, "train").get("seconds")
     loss, clean = reconstruction(run, i)
     if loss < b.zero:
@@ -137,12 +210,14 @@ def check_reconstruction(run, i):
     timed = end_to_end.epoch_times(seconds[:b.epochs] if isinstance(seconds, list) else None)
     detail = (f"your MMD-VAE's reconstruction loss (BCE per image) is {loss:.1f} on the judge's {settings.EVAL_IMAGES} "
               f"changed test images ({clean:.1f} on unchanged ones)")
+    force = (f". mmd_training_loss acts like an MMD term of weight {weight:.1f} at bandwidth sqrt({settings.LATENT_SIZE}) "
+             f"(it pushes crowded codes outward by {push:.4g})")
     return below_bar(loss, b.threshold, b.zero, detail, ". Check mmd_training_loss and that train_vae trains with it "
-                     "(python assignment.py --mmd)", ".0f", f".{timed}")
+                     "(python assignment.py --mmd)", ".0f", f"{force}.{timed}")
 
 
 def check_prior(run, i):
-    draws_its_samples(run)
+    trains_with_mmd(run, i)
     data = settings.data()
     loss, _ = reconstruction(run, i)
     if not loss < data.mmd_bce_zero:
