@@ -32,7 +32,7 @@ SUFFIX = "_2d"
 DRAWS = ("svi_2d",)
 BATCH = 300  # images per svi call
 COMPLETED = 600  # digits completed (two svi calls)
-GATE_SAMPLES = 16  # the judge's samples of each q for the gate's ELBOs
+GATE_SAMPLES = 8  # the judge's samples of each q for the gate's ELBOs (the same for both q's)
 GATE = 3.0  # nats per digit: svi's q's ELBO below the judge's best Gaussian q's, on average (gate())
 GATE_GRID = np.linspace(-4.5, 4.5, 91)  # the judge's grid for its best q on the trained decoder (steps 0.1)
 GRID = np.linspace(-4.0, 4.0, 81)  # codes decoded for the report's joint
@@ -101,10 +101,8 @@ def completions(e, i):
     x_top = x[:, :unit.TOP].astype(np.float64)
     z = unit.grid_points(GATE_GRID)
     joint = unit.grid_joint(decode(e, z)[:, :unit.TOP].astype(np.float64), x_top, z)
-    peak = joint.max(1, keepdims=True)
-    weights = np.exp(joint - peak)
-    evidence = peak[:, 0] + np.log(weights.sum(1) * (GATE_GRID[1] - GATE_GRID[0]) ** 2)
-    starts = [unit.posterior_moments(weights / weights.sum(1, keepdims=True), z)]
+    evidence, weights = unit.posterior(joint, GATE_GRID)
+    starts = [unit.posterior_moments(weights, z)]
     if np.all(np.isfinite(mean)) and np.all(np.isfinite(log_std)):
         starts.append((mean, log_std))
     best_mean, best_log_std, _ = unit.best_gaussian(joint, starts, GATE_GRID)
