@@ -152,10 +152,11 @@ def fake_conv_vae(i):
     cases = i["cases"].astype(int)
     side = cases[:, 0] // cases[:, 2] ** cases[:, 1]
     values.update(
-        convolutions={"encoder_convolutions": 2, "encoder_effects": np.array([1.01]), "encoder_seen": np.array([[28, 28, 1]]),
-                      "encoder_layouts": "(16, 28, 28, 1) (NHWC)", "encoder_dead_at": "", "decoder_transposed": 3,
-                      "decoder_effects": np.array([0.87]), "decoder_seen": np.array([[7, 7, 32]]),
-                      "decoder_layouts": "(16, 7, 7, 32) (NHWC)", "decoder_dead_at": ""},
+        convolutions={"encoder_convolutions": 2, "encoder_together": 0.99, "encoder_effects": np.array([1.03]),
+                      "encoder_seen": np.array([[28, 28, 1]]), "encoder_layouts": "(16, 28, 28, 1) (NHWC)",
+                      "encoder_dead_at": "", "decoder_transposed": 3, "decoder_together": 0.88,
+                      "decoder_effects": np.zeros(0), "decoder_seen": np.zeros((0, 3)), "decoder_layouts": "",
+                      "decoder_dead_at": ""},
         deconv_shape={"value": np.stack([side, side, cases[:, 3]], 1).astype(np.float32)},
         log_pdf={"value": conv_vae.log_normal(i["sample"], i["mean"], i["logvar_pdf"])},
         mc_loss={"value": np.array(conv_vae.mc_neg_elbo(i))})
@@ -542,11 +543,12 @@ def channels_first_layout(i, v):
     return {**v["convolutions"], "encoder_seen": np.array([[1, 28, 28]]), "encoder_layouts": "(16, 1, 28, 28) (NHWC)"}
 
 
-def dead(prefix, effects, where):
-    """The measurements of convolutions that the outputs do not depend on (their effects, made at `where`)."""
-    return lambda i, v: {**v["convolutions"], f"{prefix}_effects": np.array(effects), f"{prefix}_dead_at": where,
-                         f"{prefix}_seen": np.array([v["convolutions"][f"{prefix}_seen"][0]] * len(effects)),
-                         f"{prefix}_layouts": "; ".join([v["convolutions"][f"{prefix}_layouts"]] * len(effects))}
+def dead(prefix, together, where, **more):
+    """The measurements of convolutions that the outputs do not depend on (all moved at once, they move
+    the outputs by `together`; made at `where`): none was tried one by one."""
+    return lambda i, v: {**v["convolutions"], f"{prefix}_together": together, f"{prefix}_dead_at": where,
+                         f"{prefix}_effects": np.zeros(0), f"{prefix}_seen": np.zeros((0, 3)), f"{prefix}_layouts": "",
+                         **more}
 
 
 def conv_value(function):
@@ -561,13 +563,17 @@ CONV_BUGS = {  # name -> (test, measurement, its values from the inputs and the 
     "an upsampling decoder without transposed convolutions": (
         "8.5", "convolutions", lambda i, v: {**v["convolutions"], "decoder_transposed": 0}, "no transposed convolution"),
     "dead convolutions in the encoder (times 0, cancelled)": (
-        "8.5", "convolutions", dead("encoder", [0.0, 9e-8], "conv_vae.py:40, conv_vae.py:41"),
-        "none of the encoder's 2 convolution(s) (conv_vae.py:40, conv_vae.py:41) changes mu and logvar"),
+        "8.5", "convolutions", dead("encoder", 9e-8, "conv_vae.py:40, conv_vae.py:41"),
+        "the encoder's output does not depend on its 2 convolution(s) (conv_vae.py:40, conv_vae.py:41)"),
     "a dead transposed convolution in the decoder (selected away)": (
-        "8.5", "convolutions", lambda i, v: {**dead("decoder", [0.0], "conv_vae.py:52")(i, v), "decoder_transposed": 1},
-        "none of the decoder's 1 transposed convolution(s) (conv_vae.py:52) changes x_hat"),
+        "8.5", "convolutions", dead("decoder", 0.0, "conv_vae.py:52", decoder_transposed=1),
+        "the decoder's output does not depend on its 1 transposed convolution(s) (conv_vae.py:52)"),
     "transposed convolutions that barely matter (times 0.01)": (
-        "8.5", "convolutions", dead("decoder", [0.0025, 0.001, 0.003], ""), "at most 0.30% of what other codes do"),
+        "8.5", "convolutions", dead("decoder", 0.0025, ""), "moved x_hat by 0.25% of what other codes do"),
+    "convolutions that only count together": (
+        "8.5", "convolutions", lambda i, v: {**v["convolutions"], "encoder_together": 0.5,
+                                             "encoder_effects": np.zeros(2), "encoder_seen": np.array([[28, 28, 1]] * 2)},
+        "but none of them alone counts (all 2 tried"),
     "stride times count": ("8.6", "deconv_shape", conv_value(lambda i: np.stack([
         i["cases"][:, 0] // (i["cases"][:, 2] * i["cases"][:, 1])] * 2 + [i["cases"][:, 3]], 1)), "multiplies the side"),
     "channels first in the shape": ("8.6", "deconv_shape", lambda i, v: {
@@ -599,28 +605,30 @@ def test_conv_accepts_the_channels_first_convolution_keras_can_run(cases):
 
 
 def test_conv_counts_the_first_convolution_the_outputs_depend_on(cases):
-    """8.5: a convolution counts from conv_vae.LIVE of what other inputs move the outputs; dead ones
-    before it are passed over, whatever they see (so a dead correct one in front of a live wrong one
-    does not help), and all of the encoder's and the decoder's problems are told together."""
+    """8.5: a half's convolutions count from conv_vae.LIVE of what other inputs move the outputs, all at
+    once; the encoder's first that counts alone is the one whose input is read, dead ones before it
+    are passed over, whatever they see (so a dead correct one in front of a live wrong one does not
+    help), and all of the encoder's and the decoder's problems are told together."""
     inputs, values, facts = cases["conv_vae"]
     part, found, live = BY_NAME["conv_vae"], values["convolutions"], conv_vae.LIVE
 
     def verdict(**changes):
         return graded(part, {**values, "convolutions": {**found, **changes}}, facts, inputs)["8.5"]
 
-    assert verdict(encoder_effects=np.array([live]))[0] == 1.0
-    assert verdict(decoder_effects=np.array([live * 0.99]))[0] == 0
+    assert verdict(encoder_together=live, encoder_effects=np.array([live]), decoder_together=live)[0] == 1.0
+    assert verdict(decoder_together=live * 0.99)[0] == 0
     fraction, words = verdict(encoder_effects=np.array([0.0, 0.9]), encoder_seen=np.array([[1, 28, 28], [28, 28, 1]]),
                               encoder_layouts="(16, 1, 28, 28) (NHWC); (16, 28, 28, 1) (NHWC)")
-    assert fraction == 1.0 and "(1 before it change nothing and do not count)" in words, words
+    assert fraction == 1.0 and ", 1 before it changing nothing" in words, words
     fraction, words = verdict(encoder_effects=np.array([0.0, 0.9]), encoder_seen=np.array([[28, 28, 1], [1, 28, 28]]),
                               encoder_layouts="(16, 28, 28, 1) (NHWC); (16, 1, 28, 28) (NHWC)")
     assert fraction == 0 and "sees its input as (16, 1, 28, 28) (NHWC)" in words, words
-    fraction, words = verdict(encoder_effects=np.array([0.0]), encoder_convolutions=1, decoder_effects=np.array([0.0]),
-                              decoder_transposed=1)
-    assert fraction == 0 and "changes mu and logvar" in words and "Also, none of the decoder's" in words, words
-    fraction, words = verdict(encoder_convolutions=9, encoder_effects=np.zeros(conv_vae.TRIED))
-    assert fraction == 0 and f", the first {conv_vae.TRIED} tried," in words, words
+    fraction, words = verdict(encoder_together=0.0, encoder_effects=np.zeros(0), decoder_together=0.0)
+    assert fraction == 0 and "moved mu and logvar by 0.00%" in words and "Also, the decoder's output does not" in words
+    fraction, words = verdict(encoder_convolutions=9, encoder_effects=np.zeros(conv_vae.TRIED),
+                              encoder_seen=np.array([[28, 28, 1]] * conv_vae.TRIED))
+    assert fraction == 0 and f"(the first {conv_vae.TRIED} tried" in words, words
+    assert verdict(encoder_together=float("nan"))[0] == 0
 
 
 def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):

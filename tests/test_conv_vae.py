@@ -32,7 +32,7 @@ class DeadEncoder(L.Layer):
         super().__init__()
         self.convolutional = tf.keras.Sequential(convolutional)  # the reference's encoder: 2 convolutions
         self.dense = L.Dense(256, activation="relu")
-        self.convs = [L.Conv2D(4, 3, padding="same") for _ in range(6)]
+        self.convs = [L.Conv2D(4, 3, padding="same") for _ in range(7)]
         self.hidden = [L.Dense(256) for _ in range(2)]
 
     def call(self, x):
@@ -44,8 +44,9 @@ class DeadEncoder(L.Layer):
         h = tf.where(tf.reduce_sum(x) < -1.0, self.hidden[0](rows(self.convs[2](image))), h)
         c = self.hidden[1](rows(self.convs[3](image)))
         h = (h + c) - c
-        h = h + tf.reduce_mean(self.convs[4](image)) * (tf.reduce_sum(h) - tf.reduce_sum(h))
-        return h + tf.reduce_mean(self.convs[5](tf.ones_like(image)))  # a convolution of no image
+        h = h + self.hidden[1](rows(self.convs[4](image))) - self.hidden[1](rows(self.convs[4](image)))
+        h = h + tf.reduce_mean(self.convs[5](image)) * (tf.reduce_sum(h) - tf.reduce_sum(h))
+        return h + tf.reduce_mean(self.convs[6](tf.ones_like(image)))  # a convolution of no image
 
 
 class DeadDecoder(L.Layer):
@@ -53,7 +54,7 @@ class DeadDecoder(L.Layer):
         super().__init__()
         self.convolutional = tf.keras.Sequential(convolutional)  # the reference's decoder: 3 transposed ones
         self.hidden, self.out = L.Dense(256, activation="relu"), L.Dense(784, activation="sigmoid")
-        self.deconvs = [L.Conv2DTranspose(1, 3, padding="same") for _ in range(4)]
+        self.deconvs = [L.Conv2DTranspose(1, 3, padding="same") for _ in range(5)]
 
     def call(self, z):
         x_hat = tf.reshape(self.out(self.hidden(z)), (-1, 1, 28, 28))
@@ -63,7 +64,9 @@ class DeadDecoder(L.Layer):
         x_hat = x_hat + 1e-12 * tf.reduce_sum(self.deconvs[1](seed))
         x_hat = tf.where(tf.reduce_sum(z) > 1e9, tf.reshape(self.deconvs[2](seed), (-1, 1, 28, 28)), x_hat)
         c = tf.reshape(self.deconvs[3](seed), (-1, 1, 28, 28))
-        return tf.clip_by_value((x_hat + c) - c, 0.0, 1.0)
+        x_hat = (x_hat + c) - c
+        x_hat = x_hat + tf.reshape(self.deconvs[4](seed) - self.deconvs[4](seed), (-1, 1, 28, 28))
+        return tf.clip_by_value(x_hat, 0.0, 1.0)
 
 
 class ConvVAE(tf.keras.Model):'''
@@ -92,19 +95,19 @@ BUGS = {
     "the sign of log p(z) flipped": (
         [("- tf.reduce_sum(log_pz) + tf.reduce_sum(log_qz)", "+ tf.reduce_sum(log_pz) + tf.reduce_sum(log_qz)")],
         {"8.8": 0}, {"8.8": "sign of log p(z)"}),
-    "a dense VAE with dead convolutions (times 0 or 1e-12, stop_gradient, tf.where, tf.cond, cancelled)": (
+    "a dense VAE with dead convolutions (times 0 or 1e-12, stop_gradient, tf.where, tf.cond, cancelled, twice)": (
         [("class ConvVAE(tf.keras.Model):", DISGUISE),
          ("        self.encoder = tf.keras.Sequential([", "        self.encoder = DeadEncoder(["),
          ("        self.decoder = tf.keras.Sequential([", "        self.decoder = DeadDecoder([")],
-        {"8.5": 0}, {"8.5": "each moved mu and logvar by at most 0.00% of what other images do (a convolution counts "
-                            "from 1%). Also, none of the decoder's 7 transposed convolution(s) (conv_vae.py:"}),
-    # (all 8 of the encoder's convolutions see [N, 28, 28, 1]: its only possible problem is that none counts)
+        {"8.5": 0}, {"8.5": "moved mu and logvar by 0.00% of what other images do (they count from 1%). Also, the "
+                            "decoder's output does not depend on its 9 transposed convolution(s) (conv_vae.py:"}),
+    # (the encoder's 10 convolutions, moved all at once, move its output by less than 0.005%, the decoder's 9 by less than 1%)
 }
 GRADINGS = [("channels-first images fed to Conv2D", "no sigmoid at the end of the decoder",
              "stride times count in first_deconv_shape", "logvar taken as the standard deviation",
              "the sign of log p(z) flipped"),
             ("a decoder ending in 32 filters", "a dense VAE with dead convolutions (times 0 or 1e-12, stop_gradient, "
-                                               "tf.where, tf.cond, cancelled)")]
+                                               "tf.where, tf.cond, cancelled, twice)")]
 
 
 def test_every_planted_bug_is_graded():
@@ -212,6 +215,6 @@ def test_the_convolutions_of_correct_convvaes_count(style, tmp_path):
     by a margin (what it convolves moves the outputs about as much as other inputs do, 12% of it for
     mixed_style's encoder, whose dense path carries most of what it gives)."""
     found = measured_convolutions(tmp_path, style)
-    assert len(found["encoder_effects"]) == len(found["decoder_effects"]) == 1, found  # the first counts
-    assert found["encoder_effects"][0] > 5 * conv_vae.LIVE and found["encoder_seen"][0].tolist() == [28, 28, 1], found
-    assert found["decoder_effects"][0] > 5 * conv_vae.LIVE, found
+    assert min(found["encoder_together"], found["decoder_together"]) > 5 * conv_vae.LIVE, found
+    assert len(found["encoder_effects"]) == 1 and found["encoder_effects"][0] > 5 * conv_vae.LIVE, found  # the first
+    assert found["encoder_seen"][0].tolist() == [28, 28, 1], found

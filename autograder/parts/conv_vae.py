@@ -105,7 +105,7 @@ def convolution_sites(e, name):
     """[(op type, data format, shape it convolves, site)] of every convolution that endpoint `name`'s
     outputs depend on by the graph's edges, in the order made, nested functions and the branches of
     If / Case included; site = (function in the cleaned SavedModel, node name, data input index), where
-    reversed_variant() can change what it convolves."""
+    moved_variant() can change what it convolves."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     loaded = e.function(name).concrete_functions  # (its cleaned copy is written on loading)
@@ -143,28 +143,32 @@ def convolution_sites(e, name):
     return found
 
 
-def reversed_variant(e, name, site, tag):
-    """Endpoint `name` loaded again, through graphs.load (so checked again), with the convolution at
-    `site` given its input with the batch in reverse order: example k convolves what example N-1-k
-    would. Returns the loaded object (its attribute `name` runs it; the object must be kept)."""
+def moved_variant(e, name, sites, tag):
+    """Endpoint `name` loaded again, through graphs.load (so checked again), with each convolution
+    at `sites` given its batch moved by one: example k convolves what example k-1 would (the first,
+    the last's). Moved by one, not reversed, so that two convolutions in a row do not undo each
+    other. Returns the loaded object (its attribute `name` runs it; the object must be kept)."""
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
 
     clean = e.scratch / name
     model = saved_model_pb2.SavedModel.FromString((clean / "saved_model.pb").read_bytes())
-    function_name, node_name, data = site
-    function = next(f for f in model.meta_graphs[0].graph_def.library.function if f.signature.name == function_name)
-    taken = {n.name for n in function.node_def}
-    prefix = next(f"judge_{k}" for k in range(len(taken) + 1) if not any(t.startswith(f"judge_{k}") for t in taken))
-    node = next(n for n in function.node_def if n.name == node_name)
-    axis = function.node_def.add(name=f"{prefix}_axis", op="Const")
-    axis.attr["dtype"].type = tf.int32.as_datatype_enum
-    axis.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array([0], np.int32)))
-    flipped = function.node_def.add(name=f"{prefix}_reversed", op="ReverseV2",
-                                    input=[node.input[data], f"{axis.name}:output:0"])
-    flipped.attr["T"].CopyFrom(node.attr["T"])
-    flipped.attr["Tidx"].type = tf.int32.as_datatype_enum
-    node.input[data] = f"{flipped.name}:output:0"
+    library = {f.signature.name: f for f in model.meta_graphs[0].graph_def.library.function}
+    for k, (function_name, node_name, data) in enumerate(sites):
+        function = library[function_name]
+        taken = {n.name for n in function.node_def}
+        prefix = next(f"judge{k}_{j}" for j in range(len(taken) + 1)
+                      if not any(t.startswith(f"judge{k}_{j}") for t in taken))
+        node = next(n for n in function.node_def if n.name == node_name)
+        for what, value in (("shift", 1), ("axis", 0)):
+            constant = function.node_def.add(name=f"{prefix}_{what}", op="Const")
+            constant.attr["dtype"].type = tf.int32.as_datatype_enum
+            constant.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.int32(value)))
+        moved = function.node_def.add(name=f"{prefix}_moved", op="Roll",
+                                      input=[node.input[data], f"{prefix}_shift:output:0", f"{prefix}_axis:output:0"])
+        moved.attr["T"].CopyFrom(node.attr["T"])
+        moved.attr["Tshift"].type = moved.attr["Taxis"].type = tf.int32.as_datatype_enum
+        node.input[data] = f"{moved.name}:output:0"
     only(model.meta_graphs[0].object_graph_def, name)
     source, target = e.scratch / f"{name}.{tag}.source", e.scratch / f"{name}.{tag}"
     (source / "variables").mkdir(parents=True)
@@ -198,14 +202,17 @@ def flat(values):
     return np.concatenate([np.asarray(v, np.float64).ravel() for v in (values if isinstance(values, tuple) else [values])])
 
 
-def live_convolutions(e, name, kinds, given, other, prefix):
-    """Which of endpoint `name`'s convolutions of `kinds` its outputs depend on. Each in turn (in the
-    order made, at most TRIED, up to the first that counts) convolves its batch in reverse order while
-    the rest of the graph sees `given`; how far that moves the outputs is measured against how far the
-    `other` inputs move them (kit.relative_change): about 1 for a convolution everything flows through,
-    0 for one whose result is multiplied by 0, selected away or cancelled, or that convolves no input.
-    Returns {prefix_count: how many there are, prefix_effects: [tried], prefix_seen: [tried, 3] what
-    each saw (first_seen), prefix_layouts and prefix_dead_at: words for the messages}."""
+def live_convolutions(e, name, kinds, given, other, prefix, one_by_one):
+    """Whether endpoint `name`'s outputs depend on its convolutions of `kinds`, and (`one_by_one`)
+    which is the first that counts. The outputs for `given` inputs, with what the convolutions
+    convolve moved by one example (moved_variant), are measured against the outputs for the `other`
+    inputs (kit.relative_change): about 1 when everything flows through convolutions, 0 when their
+    results are multiplied by 0, selected away or cancelled, or when they convolve no input. First all
+    of them at once (so that two that cancel each other are moved alike and still cancel), then, if
+    that counts, each in turn in the order made (at most TRIED, up to the first that counts).
+    Returns {prefix_count: how many there are, prefix_together: the effect of all at once,
+    prefix_effects: [tried one by one], prefix_seen: [tried, 3] what each saw (first_seen),
+    prefix_layouts and prefix_dead_at: words for the messages}."""
     tf = e.tf
     sites = [site for site in convolution_sites(e, name) if site[0] in kinds]
     out = {f"{prefix}_count": len(sites)}
@@ -213,20 +220,31 @@ def live_convolutions(e, name, kinds, given, other, prefix):
         return out
     run = lambda function, args: flat(to_numpy(function(*(tf.constant(a) for a in args))))  # noqa: E731
     base, reference = run(e.function(name), given), run(e.function(name), other)
+
+    def effect(chosen, tag):
+        varied = moved_variant(e, name, [site for _, _, _, site in chosen], tag)
+        value = relative_change(base, run(getattr(varied, name), given), reference)
+        return value if np.isfinite(value) else 0.0
+
+    def where(kind, shape, site):
+        spot = made_at(site[1], e.lines)
+        return f"{spot[0]}:{spot[1]}" if spot else f"{kind} on {shape}"
+
+    together = effect(sites, "all")
     effects, seen, layouts, dead = [], [], [], []
-    for k, (kind, layout, shape, site) in enumerate(sites[:TRIED]):
-        varied = reversed_variant(e, name, site, f"reversed{k}")
-        effect = relative_change(base, run(getattr(varied, name), given), reference)
-        effects.append(effect if np.isfinite(effect) else 0.0)
-        seen.append(first_seen([(kind, layout, shape)]))
-        layouts.append(f"{shape} ({layout})")
-        if effects[-1] >= LIVE:
-            break
-        where = made_at(site[1], e.lines)
-        dead.append(f"{where[0]}:{where[1]}" if where else f"{kind} on {shape}")
+    if together < LIVE:
+        dead = [where(kind, shape, site) for kind, _, shape, site in sites]
+    elif one_by_one:
+        for k, (kind, layout, shape, site) in enumerate(sites[:TRIED]):
+            effects.append(effect([sites[k]], f"one{k}"))
+            seen.append(first_seen([(kind, layout, shape)]))
+            layouts.append(f"{shape} ({layout})")
+            if effects[-1] >= LIVE:
+                break
+            dead.append(where(kind, shape, site))
     counted = {place: dead.count(place) for place in dead}  # in order, each place once
-    return {**out, f"{prefix}_effects": np.array(effects), f"{prefix}_seen": np.array(seen),
-            f"{prefix}_layouts": "; ".join(layouts),
+    return {**out, f"{prefix}_together": together, f"{prefix}_effects": np.array(effects, np.float64),
+            f"{prefix}_seen": np.array(seen, np.int64).reshape(-1, 3), f"{prefix}_layouts": "; ".join(layouts),
             f"{prefix}_dead_at": ", ".join(place + (f" (x{n})" if n > 1 else "") for place, n in counted.items())}
 
 
@@ -234,8 +252,8 @@ def convolutions(e, i):
     """What 8.5 needs from the exported encoder and decoder graphs: their convolutions, and which
     of them the outputs depend on (live_convolutions)."""
     images = [models.encoder_input(e, "encode", i[key]) for key in ("x", "x_other")]
-    encoder = live_convolutions(e, "encode", ENCODER_CONVOLUTIONS, images[:1], images[1:], "encoder")
-    decoder = live_convolutions(e, "decode", (TRANSPOSED,), [i["z"]], [i["z_other"]], "decoder")
+    encoder = live_convolutions(e, "encode", ENCODER_CONVOLUTIONS, images[:1], images[1:], "encoder", True)
+    decoder = live_convolutions(e, "decode", (TRANSPOSED,), [i["z"]], [i["z_other"]], "decoder", False)
     encoder["encoder_convolutions"] = encoder.pop("encoder_count")
     decoder["decoder_transposed"] = decoder.pop("decoder_count")
     return {**encoder, **decoder}
@@ -268,41 +286,51 @@ def mc_neg_elbo(i, prior_sign=1.0, posterior_sign=1.0):
                          - prior_sign * log_p + posterior_sign * log_q))
 
 
-def first_live(run, prefix):
-    """(index of the first of the tried convolutions that counts, or None; their effects)."""
-    effects = array(run, "convolutions", f"{prefix}_effects", None, "what the convolutions change")
-    return next((k for k, effect in enumerate(effects) if effect >= LIVE), None), effects
+def together(run, found, prefix):
+    """The effect of all of a half's convolutions at once, checked for being a finite number."""
+    value = found.get(f"{prefix}_together")
+    if not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise Fail("what the convolutions change: no numeric value came back")
+    return float(value)
 
 
-def dead_words(found, prefix, count, what, moved, largest, inputs):
-    """Why none of `count` convolutions counts (the largest effect was `largest`), and where they were made."""
-    tried = f", the first {TRIED} tried," if count > TRIED else ""
+def dead_words(found, prefix, count, moved, effect, inputs):
+    """Why none of the `count` convolutions of a half counts (all moved at once, they moved the
+    outputs by `effect`), and where they were made."""
     where = f" ({found[f'{prefix}_dead_at']})" if found.get(f"{prefix}_dead_at") else ""
     kind = "transposed convolution" if prefix == "decoder" else "convolution"
-    return (f"none of the {what}'s {count} {kind}(s){where}{tried} changes {moved}: given its batch in another "
-            f"order, each moved {moved} by at most {largest:.2%} of what other {inputs} do (a {kind} counts from "
-            f"{LIVE:.0%}).")
+    return (f"the {prefix}'s output does not depend on its {count} {kind}(s){where}: given their batches moved by "
+            f"one image (each example convolving the one before), all of them at once moved {moved} by "
+            f"{effect:.2%} of what other {inputs} do (they count from {LIVE:.0%}).")
 
 
 DEAD = ("A convolution whose result is multiplied by 0 or a tiny number, selected away (tf.where, tf.cond) or added "
-        "and taken away again, or that convolves something else than the input, does not count: compute the "
-        "output from the convolutions' results.")
+        "and taken away again (a layer called twice, say), or that convolves something else than the input, does not "
+        "count: compute the output from the convolutions' results.")
 
 
 def check_convolutions(run, i):
-    """The encoder's first convolution that counts sees the image as [N, 28, 28, 1]; the decoder has a
-    transposed convolution that counts. A convolution counts when the outputs depend on what it
-    convolves (live_convolutions); every problem of the encoder and the decoder is told at once."""
+    """The encoder's first convolution that counts sees the image as [N, 28, 28, 1]; the decoder has
+    transposed convolutions that count. Convolutions count when the outputs depend on what they
+    convolve (live_convolutions): all of a half's at once, and the encoder's first one by one. Every
+    problem of the encoder and the decoder is told at once."""
     found = probe(run, "convolutions")
     if not found.get("encoder_convolutions"):
         raise Fail("the exported encoder has no convolution (no Conv2D in its graph): ConvVAE's encoder must be "
                    "convolutional")
-    problems, passed = [], []
-    first, effects = first_live(run, "encoder")
-    count = found["encoder_convolutions"]
-    if first is None:
-        problems.append(dead_words(found, "encoder", count, "encoder", "mu and logvar", max(effects, default=0),
-                                   "images"))
+    problems, passed, dead = [], [], False
+    count, effect = found["encoder_convolutions"], together(run, found, "encoder")
+    effects = array(run, "convolutions", "encoder_effects", None, "what the convolutions change")
+    first = next((k for k, value in enumerate(effects) if value >= LIVE), None)
+    if effect < LIVE:
+        problems.append(dead_words(found, "encoder", count, "mu and logvar", effect, "images"))
+        dead = True
+    elif first is None:
+        tried = f"the first {len(effects)}" if count > len(effects) else f"all {count}"
+        problems.append(f"the encoder's {count} convolutions together move mu and logvar by {effect:.0%} of what other "
+                        f"images do, but none of them alone counts ({tried} tried, each at most "
+                        f"{max(effects, default=0):.2%}; one counts from {LIVE:.0%}): make the encoder's output depend "
+                        "on each convolution's result.")
     else:
         seen = array(run, "convolutions", "encoder_seen", (len(effects), 3), "the convolutions' inputs")[first]
         layout = str(found.get("encoder_layouts", "")).split("; ")
@@ -312,24 +340,25 @@ def check_convolutions(run, i):
                 f"i.e. {int(seen[0])} x {int(seen[1])} pixels with {int(seen[2])} channels; it must see the 28 x 28 "
                 "image with 1 channel. Keras' Conv2D reads [N, height, width, channels]: reshape the images to "
                 "[N, 28, 28, 1] before it (call() hands the encoder [N, 1, 28, 28]).")
-        ignored = f" ({first} before it change nothing and do not count)" if first else ""
-        passed.append(f"the encoder's first of {count} convolution(s) that counts sees [N, 28, 28, 1]{ignored} and "
-                      f"moves mu and logvar {effects[first]:.0%} as much as other images do")
+        ignored = f", {first} before it changing nothing" if first else ""
+        passed.append(f"the encoder's first of {count} convolution(s) that counts sees [N, 28, 28, 1]{ignored}; "
+                      f"they move mu and logvar {effect:.0%} as much as other images do, it alone {effects[first]:.0%}")
     transposed = found.get("decoder_transposed")
     if not transposed:
         problems.append("the exported decoder has no transposed convolution (Conv2DTranspose): build the decoder "
                         "from Conv2DTranspose layers")
     else:
-        first, effects = first_live(run, "decoder")
-        if first is None:
-            problems.append(dead_words(found, "decoder", transposed, "decoder", "x_hat", max(effects, default=0),
-                                       "codes"))
+        effect = together(run, found, "decoder")
+        if effect < LIVE:
+            problems.append(dead_words(found, "decoder", transposed, "x_hat", effect, "codes"))
+            dead = True
         else:
-            passed.append(f"the decoder's transposed convolution {first + 1} of {transposed} moves x_hat "
-                          f"{effects[first]:.0%} as much as other codes do")
+            passed.append(f"the decoder's {transposed} transposed convolution(s) move x_hat {effect:.0%} as much as "
+                          "other codes do")
     if problems:
-        raise Fail(" Also, ".join(problems) + (" " + DEAD if any("none of the" in p for p in problems) else ""))
-    return 1.0, f"passed ({'; '.join(passed)}; a convolution counts from {LIVE:.0%})"
+        raise Fail(" Also, ".join(problems) + (f" {DEAD}" if dead else ""))
+    return 1.0, (f"passed ({'; '.join(passed)}; the convolutions' input moved by one image, a convolution counts "
+                 f"from {LIVE:.0%})")
 
 
 def check_deconv_shape(run, i):
