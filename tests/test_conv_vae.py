@@ -212,8 +212,8 @@ def measured_convolutions(folder, style):
 @pytest.mark.parametrize("style", [reference_style, pooling_style, mixed_style], ids=lambda style: style.__name__)
 def test_the_convolutions_of_correct_convvaes_count(style, tmp_path):
     """8.5's measurement on correct ConvVAEs of other styles: the first convolution of each half counts,
-    by a margin (what it convolves moves the outputs about as much as other inputs do, 12% of it for
-    mixed_style's encoder, whose dense path carries most of what it gives)."""
+    by a margin (what it convolves moves the outputs about as much as other inputs do; 25% of it for
+    mixed_style's encoder, whose dense path carries much of what it gives)."""
     found = measured_convolutions(tmp_path, style)
     assert min(found["encoder_together"], found["decoder_together"]) > 5 * conv_vae.LIVE, found
     assert len(found["encoder_effects"]) == 1 and found["encoder_effects"][0] > 5 * conv_vae.LIVE, found  # the first
