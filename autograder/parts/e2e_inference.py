@@ -102,21 +102,25 @@ def completions(e, i):
     z = unit.grid_points(GATE_GRID)
     joint = unit.grid_joint(decode(e, z)[:, :unit.TOP].astype(np.float64), x_top, z)
     evidence, weights = unit.posterior(joint, GATE_GRID)
+    usable = mean.shape == log_std.shape == (COMPLETED, unit.Z)  # else the checks say what came back
     starts = [unit.posterior_moments(weights, z)]
-    if np.all(np.isfinite(mean)) and np.all(np.isfinite(log_std)):
+    if usable and np.all(np.isfinite(mean)) and np.all(np.isfinite(log_std)):
         starts.append((mean, log_std))
     best_mean, best_log_std, _ = unit.best_gaussian(joint, starts, GATE_GRID)
-    return {"drawn": truth, "mean": mean, "log_std": log_std, "logits": decode(e, mean), "evidence": evidence,
-            "best_mean": best_mean, "best_log_std": best_log_std,
-            "likelihood": top_likelihoods(e, x_top, mean, log_std, i["eps_gate"]),
-            "best_likelihood": top_likelihoods(e, x_top, best_mean, best_log_std, i["eps_gate"])}
+    out = {"drawn": truth, "mean": mean, "log_std": log_std, "evidence": evidence, "best_mean": best_mean,
+           "best_log_std": best_log_std,
+           "best_likelihood": top_likelihoods(e, x_top, best_mean, best_log_std, i["eps_gate"])}
+    if usable:
+        out.update(logits=decode(e, mean), likelihood=top_likelihoods(e, x_top, mean, log_std, i["eps_gate"]))
+    return out
 
 
 REPORT_ONLY = ("grid",)  # measured for the report's picture of the joint; no test is graded on it
 MEASURES = [
     ("evaluate", "scoring the trained InferenceVAE on the judge's test images",
      lambda e, i: end_to_end.scored(e, i, False, SUFFIX, i["eps"], i["order"])),
-    ("complete", "running your svi on the top halves of the judge's test digits and decoding q's means", completions),
+    ("complete", "running your svi on the top halves of digits drawn from your decoder and decoding q's means",
+     completions),
     ("grid", "decoding a grid of codes, for the report", lambda e, i: {"logits": decode(e, unit.grid_points(GRID))}),
 ]
 
