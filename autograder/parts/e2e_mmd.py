@@ -41,7 +41,7 @@ PROBE = 32  # of those, the codes whose gradient mmd_force reads; the other N - 
 CROWDED, SPREAD = 0.3, 1.5  # the scales of the judge's codes: probe and crowded rest, spread rest
 PROBE_LOGVAR = -16.0  # q's log-variance on the probe batches: z = mu to 3e-4
 CALLS = 4  # calls of mmd_training_loss per batch (it draws new samples each time)
-MIN_WEIGHT = 0.5  # mmd_force: the MMD term's push must be at least a weight-0.5 MMD term's at bandwidth sqrt(Z) (weight 1: 0.92-1.07)
+MIN_WEIGHT = 0.5  # mmd_force: at least a weight-0.5 MMD term's push at bandwidth sqrt(Z) (weight 1 reads 0.92-1.07)
 
 
 def reentrant_swap(original, replacement):
