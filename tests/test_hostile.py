@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import settings
+from autograder import landlock, settings
 from conftest import NO_TRAINING, ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
@@ -424,13 +424,15 @@ class VAE(tf.keras.Model):
 
 @needs_sandbox
 @pytest.mark.parametrize("mirror", [False, True])
-def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, grade_it, tmp_path):
+def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, grade_it, tmp_path, request):
     """The encoder looks its input up among MNIST test images and stores the index; the
-    decoder returns that image. The student's process cannot read the judge's copy; a copy
-    that every user can read (the mirror folder) does not help either, since the scored test
-    images are changed, and the grading log names it."""
+    decoder returns that image. The student's process cannot read the judge's copy; under
+    Landlock, not the mirror's either. Without Landlock a copy that every user can read (the
+    mirror folder) does not help, since the scored test images are changed, and the grading
+    log names it."""
     mirrors = []
     if mirror:
+        request.getfixturevalue("without_landlock")
         public = Path(tempfile.mkdtemp(prefix="mirror-", dir="/tmp"))
         os.chmod(public, 0o755)
         shutil.copyfile(settings.data_npz(), public / "mnist.npz")
@@ -450,6 +452,7 @@ def test_a_lookup_model_cannot_score_with_the_test_images(mirror, submission, gr
     said = message(results, "6.1")
     assert f"must be below {settings.data().loss_threshold:.0f}" in said or "unchanged MNIST images" in said, said
     assert ("readable by every user" in results["output"]) == mirror, results["output"]
+    assert ("Landlock (ABI" in results["output"]) == (not mirror and landlock.available() > 0)
 
 
 # A CVAE whose decoder looks real training digits up (shifted by a pixel), blends two of them,
