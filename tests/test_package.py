@@ -196,3 +196,13 @@ def test_the_grader_stamp_is_the_same_in_the_gradescope_zip_as_in_the_clone(cour
     changed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "source", capture_output=True, text=True,
                              check=True).stdout
     assert changed != hashes[0]
+
+
+def test_a_handout_names_no_staff_course_file(tmp_path):
+    """The handout carries its course as course.toml: its README points at no courses/*.toml,
+    and says the five core pieces are not all there is when the course adds part 10."""
+    built = packaging_tool.build("handout", packaging_tool.load(ROOT / "courses" / "inference.toml"), out=tmp_path)
+    with zipfile.ZipFile(built) as archive:
+        readme = archive.read("README.md").decode()
+    assert "courses/" not in readme, [line for line in readme.splitlines() if "courses/" in line]
+    assert "Part 10, in this course, infers" in readme and "Only these five pieces" not in readme

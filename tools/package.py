@@ -61,6 +61,7 @@ ONLY = re.compile(r"<!-- ONLY (\S+) -->\n(.*?)<!-- END ONLY -->\n", re.S)  # a p
 DATA_RUBRIC = re.compile(r"<!-- BEGIN DATA RUBRIC.*?-->\n.*?<!-- END DATA RUBRIC -->\n", re.S)
 PARTS_TABLE = re.compile(r"<!-- PARTS TABLE -->\n.*?<!-- END PARTS TABLE -->\n", re.S)
 TOTAL = re.compile(r"^### How you are graded \(\d+ points\)$", re.M)
+STAFF_COURSE = re.compile(r"where the course has it \(`courses/[\w.-]+\.toml`\)")
 
 
 def student_readme(course):
@@ -79,6 +80,7 @@ def student_readme(course):
     body = DATA_RUBRIC.sub(lambda m: stencil.data_rubric(settings.DATASETS[course.dataset]), body)
     body = ONLY.sub(lambda m: m.group(2) if m.group(1) in tests and tests[m.group(1)].visibility == "visible" else "",
                     PARTS_TABLE.sub(lambda m: parts_table(course), body))
+    body = STAFF_COURSE.sub("in this course", body)  # the handout has its course.toml, not courses/
     lines = [rubric_row(line, tests) for line in TOTAL.sub(total, body).splitlines()]
     return f"# {course.title}: homework\n" + "\n".join(line for line in lines if line is not None).rstrip() + "\n"
 
