@@ -75,7 +75,7 @@ class InferenceVAE(tf.keras.Model):
     def __init__(self, input_size=SIDE * SIDE, latent_size=LATENT_SIZE, hidden_size=HIDDEN_SIZE):
         super().__init__()
         self.input_size, self.latent_size = input_size, latent_size
-        pass  # TODO: self.encoder, self.mu_layer, self.logvar_layer, self.decoder (see the docstring)
+        raise NotImplementedError("InferenceVAE.__init__: define self.encoder, self.mu_layer, self.logvar_layer and self.decoder (see the docstring)")
 
     def call(self, x):
         raise NotImplementedError("InferenceVAE.call: return (sigmoid(decoder(z)) as [N, 1, 28, 28], mu, logvar)")

@@ -86,7 +86,7 @@ class InferenceVAE(tf.keras.Model):
     def __init__(self, input_size=SIDE * SIDE, latent_size=LATENT_SIZE, hidden_size=HIDDEN_SIZE):
         super().__init__()
         self.input_size, self.latent_size = input_size, latent_size
-        # STENCIL: pass  # TODO: self.encoder, self.mu_layer, self.logvar_layer, self.decoder (see the docstring)
+        # STENCIL: raise NotImplementedError("InferenceVAE.__init__: define self.encoder, self.mu_layer, self.logvar_layer and self.decoder (see the docstring)")
         # BEGIN SOLUTION
         self.encoder = tf.keras.Sequential([tf.keras.layers.Dense(hidden_size, activation="tanh")])
         self.mu_layer = tf.keras.layers.Dense(latent_size)
