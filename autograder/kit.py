@@ -104,6 +104,12 @@ def falling_credit(value, bar, zero):
     return min(fraction, 0.99) if fraction > 0 else 0.0
 
 
+def figure(value, digits=3):
+    """`value` with `digits` decimals while that reads well, else in 4 significant digits
+    (1.452e+16, not 14514502917020458.000)."""
+    return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.4g}"
+
+
 def below_bar(value, bar, zero, detail, advice, form="g", after=""):
     """(fraction, message) for a `value` judged by falling_credit(value, bar, zero): "detail < bar",
     or partial credit saying where it runs to; raises Fail(detail, "it must be below bar" + advice)

@@ -899,3 +899,10 @@ def test_each_planted_bug_of_a_table_fails_its_own_test_only(part, bug, cases):
     verdicts = graded(BY_NAME[part], {**values, measurement: wrong(inputs, values)}, facts, inputs)
     assert {n for n, (fraction, _) in verdicts.items() if fraction < 1} == {number}, verdicts
     assert verdicts[number][0] == 0 and words in verdicts[number][1], verdicts[number]
+
+
+def test_huge_figures_in_messages_read_as_numbers():
+    """10.8's and the gate's messages: a diverged svi gives 1.452e+16 nats, not 17 digits and 3 decimals."""
+    from autograder.kit import figure
+
+    assert figure(14514502917020458.0) == "1.451e+16" and figure(0.0934) == "0.093" and figure(-2.5, 1) == "-2.5"

@@ -19,7 +19,7 @@ picture of the joint.
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, sigmoid
+from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, figure, sigmoid
 from .. import judge_classifier, settings
 from . import end_to_end
 from . import inference as unit
@@ -158,8 +158,8 @@ def gate(run, i):
     ours, best, evidence = svi_elbos(run, i)
     excess, gap = float(np.mean(best - ours)), float(np.mean(evidence - ours))
     detail = (f"your svi's q, on the judge's {COMPLETED} {settings.data().item}s drawn from your trained decoder (bottom "
-              f"halves blanked), is {excess:.3f} nats per {settings.data().item} below the best Gaussian q the judge "
-              f"finds on that decoder ({gap:.2f} below log p(top half))")
+              f"halves blanked), is {figure(excess)} nats per {settings.data().item} below the best Gaussian q the judge "
+              f"finds on that decoder ({figure(gap, 2)} below log p(top half))")
     if not excess < GATE:
         raise Fail(f"{detail}; it must be within {GATE:g}. 10.10-10.12 count only a model whose q svi itself infers "
                    "on its decoder (SVI on log_joint_top with that decoder, as in 10.8): no points. Check svi (10.8).")

@@ -10,7 +10,7 @@ Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.1
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, below_bar, close, scalar, sigmoid
+from ..kit import Fail, Test, array, below_bar, close, figure, scalar, sigmoid
 from .train_vae import replace_everywhere
 
 NAME = "inference"
@@ -391,9 +391,9 @@ def check_svi(run, i):
     grid, start = stand_in_grid(i), (np.zeros_like(mean), np.zeros_like(log_std))
     gap, best, start = svi_gaps(i, (mean, log_std), best_fit(i, mean, log_std, grid), start, grid=grid)
     excess = gap - best
-    detail = (f"the grader's ELBO of your q is {excess:.3f} nats per image below that of the best Gaussian q the grader "
-              f"finds, on the grader's decoder and {IMAGES} images ({gap:.3f} below log p(top half); the best q "
-              f"{best:.3f}; q = N(0, I), where SVI starts, {start:.1f})")
+    detail = (f"the grader's ELBO of your q is {figure(excess)} nats per image below that of the best Gaussian q the "
+              f"grader finds, on the grader's decoder and {IMAGES} images ({figure(gap)} below log p(top half); the best "
+              f"q {figure(best)}; q = N(0, I), where SVI starts, {figure(start, 1)})")
     return below_bar(excess, SVI_EXCESS, SVI_EXCESS_ZERO, detail, ". Check the sign of the gradient step (raise the "
                      "ELBO), that mean and log_std are updated every step, that fresh noise is drawn at every step "
                      "(noise drawn once fits q to those few samples), that the objective keeps - log q (without it q "
