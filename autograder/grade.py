@@ -172,7 +172,7 @@ def measure_all(box, built, limits, budget):
     Returns {part: StageRun}."""
     jobs = []
     for name, (run, given, hidden) in built.items():
-        if run.report.get("import_error") or run.status == "cut" and not run.artifacts:
+        if run.report.get("import_error") or run.status in ("cut", "disk") and not run.artifacts:
             continue
         student = {f"student.{k}": v for k, v in run.arrays.items() if SAFE_KEY.match(k)}
         exported = {str(k): str(v) for k, v in mapping(run.report.get("exported")).items()}

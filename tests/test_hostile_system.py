@@ -146,6 +146,18 @@ def test_memory_held_outside_the_process_tree_counts_and_is_freed(holder, submis
     assert not sysv_segments_of_sandbox_users()
 
 
+def test_a_sparse_export_is_refused_unread(submission, grade_it):
+    """A sparse 790 MB file beside the exported graphs uses no disk blocks, but would be read and
+    copied whole: the part is measured on nothing and says why; the other part is graded."""
+    sparse = ("\nimport os as _os\n_os.makedirs('../artifacts', exist_ok=True)\n"
+              "with open('../artifacts/padding.bin', 'wb') as _f:\n    _f.truncate(790 * 10**6)\n")
+    reparam = "    # BEGIN SOLUTION\n    eps = tf.random.normal(tf.shape(mu))\n"
+    folder = submission(vae=[(reparam, "\n".join("    " + line for line in sparse.splitlines()) + "\n" + reparam)])
+    results, scores = grade_it(folder, ["reparameterize", "loss"])
+    assert scores == {**zeros("reparameterize"), **full("loss")}, results["tests"]
+    assert "exported more than 300 MB" in message(results, "1.1"), message(results, "1.1")
+
+
 def test_a_huge_helper_file_is_left_out_unread(submission, grade_it):
     """A 1.5 GB helper module beside the student's files (3 MB zipped) is not read, hashed or
     copied: the grading goes on without it and says so."""
