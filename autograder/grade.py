@@ -291,7 +291,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     limits = limits or course.limits
     early = course.platform["memory_mb"] >= EARLY_MEASURING_MB
     student_mb, measuring_mb = memory_plan(course.platform["memory_mb"], limits.memory_mb, early)
-    limits = replace(limits, memory_mb=student_mb, measure_memory_mb=measuring_mb)
+    planned = replace(limits, memory_mb=student_mb, measure_memory_mb=measuring_mb)  # the processes'; records keep `limits`
     budget = Budget.plan(course.platform, start)
     selected = set(stages) if stages is not None else {p.NAME for p in course.parts}
     found, missing, helpers = locate(submission, course.files())
@@ -299,7 +299,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     if found:
         try:
             ensure_training_split()
-            box = Sandbox(limits, allow_unsandboxed, threads=budget.threads())
+            box = Sandbox(planned, allow_unsandboxed, threads=budget.threads())
         except (Unsandboxed, Exposed) as refusal:
             problem = str(refusal)
     try:

@@ -1,5 +1,6 @@
 """The grader as staff and students run it: Gradescope's entry point on the real zip,
 `python -m autograder` on the stencil, and submissions in the wrong shape."""
+import html
 import json
 import os
 import re
@@ -100,7 +101,7 @@ def test_reference_scores_full_marks_on_every_part_it_trains_in_minutes(submissi
         assert "epochs took" in message(results, number), message(results, number)
     assert "the KL model 6.1 trained" in message(results, "9.5"), message(results, "9.5")
     assert len(re.findall(r"measure ok, [\d.]+ s, peak", results["output"])) == 1  # one measuring process, said once
-    assert "measure ok, in reparameterize's measuring process" in results["output"]
+    assert "measure ok, in reparameterize's measuring process" in html.unescape(results["output"])
     shown = json.dumps(results["output"])
     for title in ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid",
                   "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)",
