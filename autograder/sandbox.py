@@ -143,16 +143,31 @@ class OutputCollector(threading.Thread):
 
 # reading what a process left ------------------------------------------------------------
 
-def safe_read(path, limit):
-    """The bytes of `path` if it is a regular file (not a link, FIFO or device) of at most
-    `limit` bytes, else None. Never blocks, never reads more than limit + 1 bytes."""
+def open_regular(path):
+    """(descriptor, stat) of `path` opened read-only if it is a regular file (no link followed,
+    never blocking on a FIFO or device), else (None, None). The caller closes the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError:
-        return None
+        return None, None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None, None
+    return fd, info
+
+
+def safe_read(path, limit):
+    """The bytes of `path` if it is a regular file (not a link, FIFO or device) of at most
+    `limit` bytes, else None. Never blocks, never reads more than limit + 1 bytes."""
+    fd, info = open_regular(path)
+    if fd is None:
+        return None
+    try:
+        if info.st_size > limit:
             return None
         data = bytearray()
         while len(data) <= limit:
@@ -196,14 +211,10 @@ def safe_copy(source, target, limit):
     (not a link, FIFO or device) whose apparent size is at most `limit` bytes: a sparse file
     counts whole, since copying makes it dense. Returns the bytes copied, 0 for a file that is
     not copied (not regular, unreadable), None when it exceeds `limit`."""
-    try:
-        fd = os.open(source, os.O_RDONLY | NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError:
+    fd, info = open_regular(source)
+    if fd is None:
         return 0
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return 0
         if info.st_size > limit:
             return None
         copied = 0
