@@ -1,9 +1,10 @@
 """Entry point of the two processes of a part (started by sandbox.Sandbox.run; not for direct use).
 
-    python -I child.py build PART WORKDIR MEMORY_MB                 (cwd WORKDIR/submission)
+    python -I child.py build PART:STEP WORKDIR MEMORY_MB            (cwd WORKDIR/submission)
     python -I child.py measure PART[,PART...] WORKDIR MEMORY_MB     (cwd WORKDIR)
 
-build: imports the student's code and runs the part's build() (student.py), which exports
+build: imports the student's code and runs the part's build() or its step STEP (steps.py, with
+the judge's functions handed over in WORKDIR/judges.py as s.judges), which exports
 graphs to WORKDIR/artifacts and writes WORKDIR/report.json and arrays.npz.
 measure: imports no student code; for each part in turn, loads its checked graphs and runs
 its measurements (measuring.py) on WORKDIR/parts/PART/inputs.npz, writing report.json and
@@ -52,10 +53,10 @@ def load_inputs(workdir):
         return {key: npz[key] for key in npz.files}
 
 
-def build(part, workdir):
+def build(part, step, workdir):
     submission = Path.cwd().resolve()
     sys.path.append(str(submission))
-    from autograder import student
+    from autograder import steps, student
 
     given = load_inputs(workdir)
     try:
@@ -68,7 +69,8 @@ def build(part, workdir):
         return
     exporter = student.Exporter(workdir, submission, modules.tf)
     exporter.flush()
-    part.build(modules, exporter, given)
+    modules.judges = steps.load(workdir / "judges.py")  # the judge's functions this step may use
+    steps.of(part)[step].build(modules, exporter, given)
     exporter.report["complete"] = True
     exporter.flush()
 
@@ -111,7 +113,8 @@ def main():
 
     set_threads()  # a measuring process started early loads TensorFlow here, while the parts build
     if kind == "build":
-        build(BY_NAME[names], workdir)
+        name, _, step = names.partition(":")
+        build(BY_NAME[name], int(step or 0), workdir)
     else:
         if names == "-":  # started early: the judge writes jobs.json when the parts are built
             while not (workdir / "jobs.json").exists():

@@ -25,7 +25,7 @@ import dataclasses
 
 from . import settings
 from .datasets import BY_NAME as DATASETS
-from .parts import BY_NAME
+from .parts import BY_NAME, NAMES as ALL_PARTS
 
 DEFAULT = settings.ROOT / "course.toml"  # in a handout or a Gradescope zip
 REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"
@@ -58,6 +58,10 @@ class Course:
     def maximum(self):
         """The points of the tests that are not extra credit."""
         return sum(t.points for tests in self.tests.values() for t in tests if not t.extra_credit)
+
+    def names(self):
+        """The names of the course's parts, in grading order."""
+        return tuple(part.NAME for part in self.parts)
 
     def files(self):
         """The student files the course's parts need, in a stable order."""
@@ -118,7 +122,8 @@ def load(path=None):
         fail("parts must be a non-empty list of part names, e.g. parts = [\"reparameterize\", \"loss\"]")
     for name in names:
         if name not in BY_NAME:
-            fail(f"unknown part {name!r} in parts (known: {', '.join(BY_NAME)})")
+            here = "" if name not in ALL_PARTS else " here (this copy of the grader holds its course's parts only)"
+            fail(f"unknown part {name!r} in parts{here} (known: {', '.join(BY_NAME)})")
     if len(set(names)) != len(names):
         fail("a part is listed twice in parts")
     for k, name in enumerate(names):

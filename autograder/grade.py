@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import kit, record, report, secret, settings
+from . import kit, record, report, secret, settings, steps
 from .course import load as load_course
 from .locate import describe_missing, left_out, locate
 from .results import build, clean_text, table, test_entry, write
 from .budget import Budget, memory_plan
-from .parts import BY_NAME
+from .parts import BY_NAME, needed, present
 from .sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
 from .walls import Exposed
 
@@ -148,7 +148,7 @@ def build_part(box, part, files, digest, limits, log, budget, pace, host=None, s
         return cut(f"Not started: {budget.advice(needed)}"), given, hidden
     echo = lambda line: log(f"  [{part.NAME}] {line}", flush=True)  # noqa: E731 - training progress
     own = build_timeout(part, limits, shares)
-    run = box.build(part.NAME, given, min(own, budget.left()), files, echo, host)
+    run = steps.run(box, part, given, lambda: min(own, budget.left()), files, echo, host)
     seconds = mapping(mapping(run.report.get("facts")).get("train")).get("seconds")
     if isinstance(seconds, list) and seconds and all(isinstance(s, (int, float)) for s in seconds):
         pace.extend(seconds)
@@ -237,22 +237,30 @@ def ensure_training_split():
     os.replace(partial, target)
 
 
-def grader_files(dataset):
-    """The files that decide how a course on `dataset` is graded, which the handout and the
-    Gradescope zip carry: the grader's code (not the classifier's training script), that data
-    set's record (its bars) and its classifier."""
+def grader_files(dataset, parts=None):
+    """The files that decide how a course on `dataset` grading `parts` (names; None: every part
+    here) is graded, which the handout and the Gradescope zip carry: the grader's code with only
+    those parts' modules (and the modules and judges they import: parts.needed), not the
+    classifier's training script; that data set's record (its bars) and its classifier."""
     record = settings.DATASETS[dataset]
-    code = [path for path in sorted(settings.PACKAGE.rglob("*.py"))
-            if not {"__pycache__", "classifier"} & set(path.relative_to(settings.PACKAGE).parts)]
+    wanted = set(needed(parts if parts is not None else present()))
+    code = []
+    for path in sorted(settings.PACKAGE.rglob("*.py")):
+        folders = path.relative_to(settings.PACKAGE).parts[:-1]
+        if {"__pycache__", "classifier"} & set(folders):
+            continue
+        if folders in (("parts",), ("judges",)) and path.stem != "__init__" and path.stem not in wanted:
+            continue
+        code.append(path)
     return code + [settings.PACKAGE / "datasets" / f"{record.name}.toml", settings.PACKAGE / "classifier" / record.classifier]
 
 
 @lru_cache(maxsize=None)
-def grader_hash(dataset):
-    """SHA-256 of grader_files(dataset) (paths and contents), 12 hex digits: the same in a clone and
-    in the Gradescope zip. Computed once per process (the files do not change while it grades)."""
+def grader_hash(dataset, parts=None):
+    """SHA-256 of grader_files(dataset, parts) (paths and contents), 12 hex digits: the same in a
+    clone and in the Gradescope zip. Computed once per process (the files do not change while it grades)."""
     h = hashlib.sha256()
-    for path in grader_files(dataset):
+    for path in grader_files(dataset, parts):
         h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
@@ -271,7 +279,7 @@ def stamp(course):
     """Which grader graded: the hash of the files that decide the grading (grader_hash), the git
     commit where there is one, the course file's hash and the key's fingerprint. Goes into
     results.json (extra_data) and summary.csv, and into what a record was measured under."""
-    return {"grader": grader_hash(course.dataset), "commit": commit(), "course": course.path.name,
+    return {"grader": grader_hash(course.dataset, course.names()), "commit": commit(), "course": course.path.name,
             "course_sha256": hashlib.sha256(course.path.read_bytes()).hexdigest()[:12], "key": secret.fingerprint()}
 
 
@@ -299,7 +307,8 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
     if found:
         try:
             ensure_training_split()
-            box = Sandbox(planned, allow_unsandboxed, threads=budget.threads())
+            box = Sandbox(planned, grader_files(course.dataset, course.names()), allow_unsandboxed,
+                          threads=budget.threads())
         except (Unsandboxed, Exposed) as refusal:
             problem = str(refusal)
     try:

@@ -665,14 +665,15 @@ def watch(process, timeout, memory_mb, usage=None, disk_mb=None):
 class Sandbox:
     """The processes of one grading: its folder, its user ids, its cleanup."""
 
-    def __init__(self, limits, allow_unsandboxed=False, threads=None):
+    def __init__(self, limits, grader, allow_unsandboxed=False, threads=None):
+        """grader: the grader's files its processes may import (walls.private_copy)."""
         self.limits, self.threads = limits, threads
         self.waiting = None  # a measuring process started early (start_measuring)
         become_subreaper()
         self.slot = Slot()
         self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
         os.chmod(self.base, 0o711)
-        self.runtime = private_copy(self.base / "grader")
+        self.runtime = private_copy(self.base / "grader", grader)
         self.sandboxed = bool(self.slot.ids) and usable_by_others()
         if is_root() and not self.sandboxed and not allow_unsandboxed:
             self.close()
@@ -748,13 +749,15 @@ class Sandbox:
         for path in [root, *root.rglob("*")]:
             os.chown(path, uid, uid, follow_symlinks=False)
 
-    def build(self, part, given, timeout, files, echo=None, host=None):
-        """Run the student's process of `part` on `files` (the submission) with the inputs
-        `given` (and a copy of the folder `host` as WORKDIR/host, the exported graphs of the part
-        it looks inside); returns its StageRun (artifacts: a judge-owned copy of what it
-        exported). Never raises because of what the student's code did."""
+    def build(self, part, given, timeout, files, echo=None, host=None, step=0, judges=""):
+        """Run the student's process of `part` (its step `step`, steps.py) on `files` (the
+        submission) with the inputs `given` (and a copy of the folder `host` as WORKDIR/host, the
+        exported graphs of the part it looks inside; and `judges`, the source of the judge's
+        functions this step may use, as WORKDIR/judges.py); returns its StageRun (artifacts: a
+        judge-owned copy of what it exported). Never raises because of what the student's code did."""
         uid = self.slot.ids[0] if self.sandboxed else None
-        workdir = self.folder(f"build-{part}")
+        name = f"{part}-{step}" if step else part
+        workdir = self.folder(f"build-{name}")
         submission = workdir / "submission"
         submission.mkdir()
         for source in files:
@@ -762,14 +765,16 @@ class Sandbox:
         np.savez(workdir / "inputs.npz", **given)
         if host is not None:
             copy_tree(host, workdir / "host")
+        if judges:
+            (workdir / "judges.py").write_text(judges)
         self.hand_over(workdir, uid)
         try:
-            run = self.start("build", part, workdir, submission, uid, timeout, echo)
+            run = self.start("build", f"{part}:{step}", workdir, submission, uid, timeout, echo)
             run.report, run.arrays = read_json(workdir / "report.json"), read_arrays(workdir / "arrays.npz")
             if run.status == "ok" and run.report.get("complete") is not True:  # ended before the child finished
                 run.status = "crashed"
             if (workdir / "artifacts").is_dir() and not (workdir / "artifacts").is_symlink():
-                run.artifacts = self.base / f"artifacts-{part}"
+                run.artifacts = self.base / f"artifacts-{name}"
                 if not copy_tree(workdir / "artifacts", run.artifacts):  # too much to read: nothing is measured
                     shutil.rmtree(run.artifacts, ignore_errors=True)
                     run.artifacts, run.status = None, "disk"

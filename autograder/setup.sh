@@ -17,9 +17,11 @@ echo "setup.sh: building $ROOT/venv with $PYTHON ($("$PYTHON" --version 2>&1))"
 # The course's data set (course.toml): a zip built with --with-data carries it in data/; otherwise
 # MNIST_MIRROR (if the image sets it), Keras' cache, Debian's package or the download.
 MNIST_MIRROR="${MNIST_MIRROR:-$ROOT/source/data}" "$ROOT/venv/bin/python" data/fetch.py
-# The unprivileged student processes must not read the judge classifier, the judge's secret
-# key or the MNIST test split (they get data/mnist-train.npz, made by the first grading).
+# The unprivileged student processes must not read the judge classifier, the judge's own
+# TensorFlow functions (each process is handed those it may use), the judge's secret key or
+# the MNIST test split (they get data/mnist-train.npz, made by the first grading).
 chmod 700 autograder/classifier
+if [ -d autograder/judges ]; then chmod -R go-rwx autograder/judges; fi
 chmod 600 autograder/judge.key data/*.npz
 # The image must be able to grade: a stub submission is graded now, and the build fails with
 # one line unless its code ran as an unprivileged user (zeros for every student otherwise).

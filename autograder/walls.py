@@ -20,6 +20,7 @@ from pathlib import Path
 from . import settings
 
 STAFF_FOLDERS = ("solution", "tests", "courses", "tools", "outputs", "dist", ".git")  # in a repository
+PRIVATE_FOLDERS = ("classifier", "judges")  # of the grader's package: never in the private copy
 SAMPLES_PER_FOLDER = 3
 PROBE = r"""
 import json, os, sys
@@ -42,19 +43,19 @@ print(json.dumps(found))
 """
 
 
-def private_copy(target):
-    """Copy the grader's modules (no classifier, no key), the stencil's assignment.py and the
-    data module its given helpers import to `target`, read-only for everyone (folders 0555, files 0444): what the processes import.
-    Returns `target`."""
+def private_copy(target, files):
+    """Copy the grader's `files` that processes import (its modules and data set records from
+    grade.grader_files: not the classifier, not the judges' own functions, which steps.py hands
+    each process as it may have them), the stencil's assignment.py and the data module its given
+    helpers import to `target`, read-only for everyone (folders 0555, files 0444). Returns `target`."""
     source = settings.PACKAGE
-    for path in sorted(source.rglob("*")):
+    for path in files:
         relative = path.relative_to(source)
-        if path.is_symlink() or {"__pycache__", "classifier"} & set(relative.parts):
+        if path.is_symlink() or path.suffix not in (".py", ".toml") or relative.parts[0] in PRIVATE_FOLDERS:
             continue
-        if path.is_file() and path.suffix in (".py", ".toml"):
-            destination = target / "autograder" / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, destination)
+        destination = target / "autograder" / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
     for given in (settings.PRISTINE_ASSIGNMENT, settings.ROOT / "data" / "fetch.py"):  # its helpers, what they import
         if not given.is_file():
             continue
@@ -68,21 +69,24 @@ def private_copy(target):
 
 def staff_files(grader_root=None, own_user=False):
     """Paths no process of a grading may open: a few files of each staff folder of the
-    grader's root (and the folders themselves), the judge's key, the full data set (with its
-    test split) and the judge classifier. (The grader's modules and the course file are in every
-    handout: Landlock keeps them out of reach too, but file modes need not.)
-    own_user: the processes run as the grader's user (no root), who may read its own outputs
-    and data: only the folders that mark a staff checkout count."""
+    grader's root (and the folders themselves), the judge's key, its TensorFlow functions
+    (judges/), the full data set (with its test split) and the judge classifier. (The grader's
+    modules and the course file are in every handout: Landlock keeps them out of reach too, but
+    file modes need not.)
+    own_user: the processes run as the grader's user (no root): a student grading their own work,
+    who may read everything of their handout; only the folders that mark a staff checkout count."""
     root = Path(grader_root or settings.ROOT)
+    package = root / "autograder"
+    folders = [root / name for name in STAFF_FOLDERS[:4]] if own_user else \
+        [root / name for name in STAFF_FOLDERS] + [package / "judges"]
     found = []
-    for name in STAFF_FOLDERS[:4] if own_user else STAFF_FOLDERS:
-        folder = root / name
+    for folder in folders:
         if folder.is_dir() and not folder.is_symlink():
             found.append(folder)
             found += first_files(folder, SAMPLES_PER_FOLDER)
-    package = root / "autograder"
-    found += [package / "judge.key", package / "classifier"]
-    found += [root / "data" / record.file for record in settings.DATASETS.values()]
+    if not own_user:
+        found += [package / "judge.key", package / "classifier"]
+        found += [root / "data" / record.file for record in settings.DATASETS.values()]
     return [str(path) for path in found if os.path.lexists(path)]
 
 
@@ -100,7 +104,8 @@ def first_files(folder, count):
 def fix_command():
     """The command that makes a repository's staff files unreadable by other users."""
     data = " ".join(f"data/{record.file}" for record in settings.DATASETS.values())
-    return f"chmod -R go-rwx {' '.join(STAFF_FOLDERS)} autograder/classifier autograder/judge.key {data}"
+    return (f"chmod -R go-rwx {' '.join(STAFF_FOLDERS)} autograder/classifier autograder/judges autograder/judge.key "
+            f"{data}")
 
 
 def probe(box, uid):

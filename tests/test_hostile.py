@@ -495,3 +495,67 @@ def test_memorised_blended_or_constant_samples_earn_no_generation_points(mode, s
     results, scores = grade_it(folder, ["e2e_cvae"])
     assert scores["6.3"] == 0.0
     assert "must be the trained CVAE's" in message(results, "6.3"), message(results, "6.3")
+
+
+BORROW = '''
+
+def _judge_version(name, part):
+    """The judge's TensorFlow `name`, from anywhere this process can reach it, or an error."""
+    import importlib, os, sys, types
+    ns, tried = {{}}, []
+    home = os.environ.get("HOME", "")
+    for path in (os.path.join(os.environ.get("GRADER_ROOT", ""), "autograder", "judges", part + ".py"),
+                 {repository!r} + "/autograder/judges/" + part + ".py", os.path.join(home, "judges.py"),
+                 os.path.join("..", "judges.py")):
+        try:
+            exec(open(path).read(), ns)
+            if callable(ns.get(name)):
+                return ns[name]
+        except Exception as error:
+            tried.append(f"{{path}}: {{type(error).__name__}}")
+    try:
+        return getattr(importlib.import_module("autograder.judges." + part), name)
+    except Exception as error:
+        tried.append(f"import: {{type(error).__name__}}")
+    for module in list(sys.modules.values()):  # one already loaded in this process, under any name
+        try:
+            for value in list(vars(module).values()):
+                code = getattr(value, "__code__", None)
+                if getattr(value, "__name__", "") == name and code and code.co_filename.endswith("judges.py"):
+                    return value
+        except Exception:
+            pass
+    raise NotImplementedError(f"no judge's {{name}}: {{tried}}")
+
+
+def _borrowed(name, part):
+    return lambda *args: _judge_version(name, part)(*args)
+'''
+
+
+def borrowing(file, part, names):
+    """The reference's `file` whose functions `names` call the judge's version of themselves."""
+    return ((ROOT / "solution" / file).read_text() + BORROW.format(repository=str(ROOT))
+            + "".join(f"\n{name} = _borrowed({name!r}, {part!r})\n" for name in names))
+
+
+def test_no_function_can_call_the_judges_version_of_itself(submission, grade_it):
+    """Parts 8-10 trace a function built on others with the judge's versions of those others
+    (judges/). A submission whose functions call the judge's version of themselves, found in the
+    grader's private copy, the repository, the process's own folder, by import or among what the
+    process has loaded, earns none of those functions' points: the process that traces a
+    function is never handed the judge's version of it (steps.py). The functions it leaves to the
+    reference, traced with the judge's versions of the borrowed ones, keep theirs."""
+    from autograder.course import load
+
+    folder = submission(
+        conv_text=borrowing("conv_vae.py", "conv_vae", ["log_normal_pdf"]),
+        mmd_text=borrowing("mmd.py", "mmd", ["gaussian_kernel", "mmd"]),
+        inference_text=borrowing("inference.py", "inference", ["log_prior", "bernoulli_log_density",
+                                                               "factorized_gaussian_log_density", "top_half",
+                                                               "log_likelihood_top", "log_joint_top"]))
+    stages = ["conv_vae", "mmd", "inference"]
+    results, scores = grade_it(folder, stages, course=load(ROOT / "courses" / "all-parts.toml"))
+    borrowed = {"8.7", "9.1", "9.2", "10.1", "10.2", "10.3", "10.5", "10.6", "10.7"}
+    assert scores == {**full(*stages), **dict.fromkeys(borrowed, 0.0)}, results["tests"]
+    assert "no judge's log_joint_top" in message(results, "10.7"), message(results, "10.7")

@@ -37,6 +37,9 @@ def zips(dist):
     return built
 
 
+JUDGES = "autograder/judges/"  # the Gradescope image's only: the judge's own versions of student functions
+
+
 @pytest.mark.parametrize("kind", ["handout", "autograder"])
 def test_no_solution_text_and_no_project_tests(kind, zips):
     for name, data in zips[kind].items():
@@ -59,10 +62,34 @@ def test_the_every_part_course_ships_every_student_file_and_no_solution_text(kin
     if kind == "handout":
         for name in stencil.FILES:
             assert files[f"code/{name}"] == (ROOT / "code" / name).read_bytes(), name
+    assert kind == "autograder" or not any(name.startswith(JUDGES) for name in files)
     for name, data in files.items():
-        if not name.endswith((".keras", ".npz")):
+        if not name.endswith((".keras", ".npz")) and not name.startswith(JUDGES):  # no process can read judges/
             leaked = SOLUTION_LINES & {line.strip() for line in data.decode().splitlines()}
             assert not leaked and "BEGIN SOLUTION" not in data.decode(), (name, sorted(leaked)[:3])
+
+
+@pytest.mark.parametrize("kind", ["handout", "autograder"])
+def test_a_zip_holds_only_its_courses_parts_and_their_judges(kind, zips, tmp_path):
+    """The default course's zips carry parts 1-6 and no judge's functions; an inference course's
+    carry part 10 (its Gradescope zip also its judge's functions, judges/inference.py, which no
+    process of a grading can read; its handout never) and nothing of parts 7-9."""
+    from autograder.parts import NAMES
+
+    def parts_in(names):
+        return {n.split("/")[-1][:-3] for n in names if n.startswith(("autograder/parts/", "autograder/judges/"))
+                and n.endswith(".py") and not n.endswith("__init__.py")}
+
+    core = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae")
+    assert parts_in(zips[kind]) <= set(core) | {"models", "end_to_end"}, sorted(parts_in(zips[kind]))
+    assert not any(n.startswith("autograder/judges/") for n in zips[kind])
+    assert package(kind, tmp_path, "--course", "courses/inference.toml", "--force").returncode == 0
+    with zipfile.ZipFile(tmp_path / f"{kind}.zip") as archive:
+        names = set(archive.namelist())
+    assert "autograder/parts/e2e_inference.py" in names
+    assert ("autograder/judges/inference.py" in names) == (kind == "autograder")  # never in a student's hands
+    assert not {"explore", "conv_vae", "e2e_conv", "mmd", "e2e_mmd"} & parts_in(names), sorted(parts_in(names))
+    assert set(parts_in(names)) - {"models", "end_to_end"} <= set(NAMES)
 
 
 def test_handout_has_what_a_student_needs(zips):
@@ -186,8 +213,9 @@ def test_the_grader_stamp_is_the_same_in_the_gradescope_zip_as_in_the_clone(cour
     assert package("autograder", tmp_path, "--course", f"courses/{course}").returncode == 0
     with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
         archive.extractall(tmp_path / "source")
-    dataset = packaging_tool.load(ROOT / "courses" / course).dataset
-    code = f"from autograder.grade import grader_hash; print(grader_hash({dataset!r}))"
+    staff = packaging_tool.load(ROOT / "courses" / course)
+    dataset = staff.dataset
+    code = f"from autograder.grade import grader_hash; print(grader_hash({dataset!r}, {tuple(staff.names())!r}))"
     hashes = [subprocess.run([sys.executable, "-c", code], cwd=where, capture_output=True, text=True, check=True).stdout
               for where in (ROOT, tmp_path / "source")]
     assert hashes[0] == hashes[1] and len(hashes[0].strip()) == 12

@@ -124,11 +124,11 @@ def test_without_landlock_readable_staff_files_refuse_the_grading(tmp_path, monk
 def test_the_private_copy_holds_the_grader_code_and_nothing_of_the_staff(tmp_path):
     from autograder import walls
 
-    copy = walls.private_copy(tmp_path / "grader")
+    copy = walls.private_copy(tmp_path / "grader", grade_module.grader_files("mnist"))
     names = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
     assert {"autograder/child.py", "autograder/student.py", "autograder/parts/vae.py", "code/assignment.py"} <= names
     assert not any(n.startswith(("solution", "tests", "courses", "outputs")) or "classifier/" in n or n.endswith((".key", ".keras"))
-                   for n in names), names
+                   or "judges/" in n for n in names), names
     assert all(p.stat().st_mode & 0o222 == 0 for p in copy.rglob("*")), "the copy must be read-only"
 
 
@@ -233,3 +233,37 @@ def test_student_and_measuring_processes_are_the_oom_killers_first_choice():
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1000"
     assert open("/proc/self/oom_score_adj").read().strip() != "1000"
+
+
+def test_a_step_is_handed_only_the_judge_functions_it_names(tmp_path):
+    """steps.judge_source copies the named functions of judges/<part>.py with the module's
+    imports and constants, and refuses a choice whose functions call one it leaves out (a step
+    is never handed more than it says); the student's process loads exactly those."""
+    from autograder import steps
+
+    text = steps.judge_source("inference", ("log_prior", "top_half"))
+    assert "def log_prior" in text and "def top_half" in text and "TOP = 392" in text
+    assert "def bernoulli_log_density" not in text and "def log_joint_top" not in text
+    with pytest.raises(ValueError, match="log_likelihood_top calls"):
+        steps.judge_source("inference", ("log_likelihood_top",))
+    assert steps.judge_source("mmd", ()) == ""
+    (tmp_path / "judges.py").write_text(text.replace("import tensorflow as tf", "tf = None"))
+    loaded = steps.load(tmp_path / "judges.py")
+    assert sorted(vars(loaded)) == ["log_prior", "top_half"]
+    assert vars(steps.load(tmp_path / "absent.py")) == {}
+
+
+def test_every_judge_function_is_handed_to_a_step_and_each_step_can_have_it():
+    """Every step of every part names judge functions that exist and call only each other."""
+    from autograder import steps
+    from autograder.parts import PARTS
+
+    handed = set()
+    for part in PARTS:
+        for step in steps.of(part):
+            steps.judge_source(step.source or part.NAME, step.judges)
+            handed |= {(step.source or part.NAME, name) for name in step.judges}
+    for path in (ROOT / "autograder" / "judges").glob("*.py"):
+        import ast
+        defined = {node.name for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)}
+        assert {(path.stem, name) for name in defined} <= handed, (path.name, defined)

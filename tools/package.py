@@ -3,7 +3,7 @@
     python tools/package.py handout [--course courses/default.toml]      # dist/handout.zip: what students receive
     python tools/package.py autograder [--course ...] [--with-data]     # dist/autograder.zip: what Gradescope runs
 
-The student files come from the course's parts, the grader is every module of autograder/,
+The student files come from the course's parts, the grader is autograder/ with the course's parts only,
 and the course file goes in as course.toml (the grader's default there). Nothing of
 solution/, tests/ or tools/ is shipped; files are written with fixed timestamps so the same
 sources give the same bytes, and the stencil is regenerated first, so a stale code/ is never
@@ -33,25 +33,28 @@ COMMON = {"requirements.txt": "requirements.txt", "data/fetch.py": "data/fetch.p
 
 def grader(course):
     """{name: source} of the grader for `course`: the common files and grade.grader_files (its
-    code, and of the data sets only the course's record and judge classifier)."""
-    files = [path.relative_to(ROOT).as_posix() for path in grader_files(course.dataset)]
+    code with its parts only, and of the data sets only the course's record and judge classifier)."""
+    files = [path.relative_to(ROOT).as_posix() for path in grader_files(course.dataset, course.names())]
     return {**COMMON, **{name: name for name in files}}
 
 
 def contents(kind, course):
     """{name in the zip: source path} of `kind` for `course`: the student files come from its
     parts (every stencil file they need goes into the handout), the course file goes in as
-    course.toml (the grader's default there)."""
+    course.toml (the grader's default there). The handout leaves out JUDGES (its grader traces
+    with the student's own functions instead: steps.py)."""
     if kind == "handout":
         code = {f"code/{name}": f"code/{name}" for name in course.files()}
         return {"Makefile": "Makefile", ".gitignore": ".gitignore", "outputs/.gitkeep": "outputs/.gitkeep",
-                "colab.ipynb": "colab.ipynb", **code, **grader(course)}
+                "colab.ipynb": "colab.ipynb", **code,
+                **{name: source for name, source in grader(course).items() if not name.startswith(JUDGES)}}
     return {"setup.sh": "autograder/setup.sh", "run_autograder": "autograder/run_autograder",
             "code/assignment.py": "code/assignment.py",  # the given helpers; graded code never comes from here
             "autograder/judge.key": "autograder/judge.key",  # the secret the measuring inputs are drawn from
             **grader(course)}
 
 
+JUDGES = "autograder/judges/"  # the judge's versions of functions students write: Gradescope's image only
 EXECUTABLE = {"setup.sh", "run_autograder", "install/choose_python.sh"}
 PRIVATE = {"autograder/judge.key"}
 

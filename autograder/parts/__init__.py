@@ -2,7 +2,9 @@
 its part (see README.md, "Adding a part"):
 
     NAME, FILES          its name in course files; the student files it needs
-    build(s, ex, given)  the student's process: build, train, export graphs (student.Exporter)
+    build(s, ex, given)  the student's process: build, train, export graphs (student.Exporter);
+    or BUILD_STEPS       steps.Step(build, judges): each build its own process, given those of the
+                         judge's functions in judges/ (s.judges; steps.py)
     inputs(rng)          the judge's secret measuring inputs (numpy); build_inputs(rng) if the
                          student's process needs some (nothing secret)
     MEASURES             [(name, what it does, measure(endpoints, inputs) -> {key: value})]
@@ -14,9 +16,60 @@ its part (see README.md, "Adding a part"):
     USES, USED_ENDPOINTS for a part that looks inside the model another part trained: that part,
     NO_HOST              its endpoints this part's measuring gets (grade.with_host), and what
                          the tests that need them say when that part exported none
-"""
-from importlib import import_module
 
-NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae", "explore", "conv_vae", "e2e_conv", "mmd", "e2e_mmd", "inference", "e2e_inference")
-PARTS = tuple(import_module(f"{__name__}.{name}") for name in NAMES)
-BY_NAME = {part.NAME: part for part in PARTS}
+Modules are imported when first asked for: a handout or a Gradescope image holds only its
+course's parts (and the modules they import: needed()).
+"""
+import ast
+from collections.abc import Mapping
+from importlib import import_module
+from pathlib import Path
+
+NAMES = ("reparameterize", "loss", "vae", "cvae", "train_vae", "e2e_vae", "e2e_cvae", "explore", "conv_vae", "e2e_conv",
+         "mmd", "e2e_mmd", "inference", "e2e_inference")
+FOLDER = Path(__file__).parent
+
+
+def present():
+    """The parts whose modules are here (all of them in the repository), in grading order."""
+    return tuple(name for name in NAMES if (FOLDER / f"{name}.py").is_file())
+
+
+class Parts(Mapping):
+    """{name: part module} for the parts that are here, each imported on first use."""
+
+    def __getitem__(self, name):
+        if name not in present():
+            raise KeyError(name)
+        return import_module(f"{__name__}.{name}")
+
+    def __iter__(self):
+        return iter(present())
+
+    def __len__(self):
+        return len(present())
+
+
+BY_NAME = Parts()
+
+
+def __getattr__(name):
+    if name == "PARTS":  # every part here, imported (the repository's tests and tools)
+        return tuple(BY_NAME.values())
+    raise AttributeError(name)
+
+
+def needed(names):
+    """The modules of this package that the parts `names` import, themselves included (read from
+    their source, nothing imported): [module name], sorted."""
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        tree = ast.parse((FOLDER / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo += [node.module] if node.module else [alias.name for alias in node.names]
+    return sorted(found)

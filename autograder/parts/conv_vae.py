@@ -7,8 +7,9 @@ outputs depend on (the measuring process gives each its batch in another order a
 outputs move: live_convolutions). 8.6-8.8 trace first_deconv_shape, log_normal_pdf and
 mc_loss_function in the student's process and run them in the measuring process on the judge's
 secret inputs, against the judge's numpy. mc_loss_function is traced
-with the judge's own log_normal_pdf in place of the student's, so that a mistake in
-log_normal_pdf costs 8.7 only. The trained ConvVAE is part e2e_conv (8.9).
+with the judge's own log_normal_pdf in place of the student's (judges/conv_vae.py, in a process
+of its own: steps.py), so that a mistake in log_normal_pdf costs 8.7 only. The trained ConvVAE
+is part e2e_conv (8.9).
 """
 import os
 import shutil
@@ -19,6 +20,7 @@ from ..kit import Fail, Test, array, bce, close, probe, relative_change, scalar
 from ..measuring import CONVOLUTIONS, feeding, made_at, to_numpy
 from .. import graphs, settings
 from . import models
+from ..steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "conv_vae"
@@ -51,27 +53,30 @@ def shape_rows(s):
     return rows
 
 
-def judge_log_normal_pdf(tf):
-    """The judge's log_normal_pdf (what mc_loss_function is traced with): [N, Z] x 3 -> [N]."""
-    def log_normal_pdf(sample, mean, logvar):
-        squared = tf.square(sample - mean) / tf.exp(logvar)
-        return -0.5 * tf.reduce_sum(squared + logvar, axis=1) - 0.5 * LOG_2PI * tf.cast(tf.shape(sample)[1], tf.float32)
-    return log_normal_pdf
-
-
 def build(s, ex, given):
-    """Student process: ConvVAE as part 3 builds VAE; then the three functions."""
+    """Student process, step 1: ConvVAE as part 3 builds VAE; then first_deconv_shape and log_normal_pdf."""
     models.build(s, ex, False, given, make(s), "ConvVAE")
-    z, image = settings.LATENT_SIZE, (N,) + models.IMAGE
+    z = settings.LATENT_SIZE
     ex.endpoint("deconv_shape", shape_rows(s), [(CASES, 4)],
                 "calling first_deconv_shape(img_size, num_deconvs, stride, channels) with int32 scalar tensors")
     ex.endpoint("log_pdf", s.conv_vae.log_normal_pdf, [(N, z)] * 3,
                 f"calling log_normal_pdf(sample, mean, logvar) with [{N}, {z}] each")
-    replace_everywhere(s.conv_vae.log_normal_pdf, judge_log_normal_pdf(s.tf), s.conv_vae.mc_loss_function)
+    ex.save("functions")
+
+
+def build_loss(s, ex, given):
+    """Step 2: mc_loss_function, with the judge's log_normal_pdf (judges/conv_vae.py)."""
+    z, image = settings.LATENT_SIZE, (N,) + models.IMAGE
+    replace_everywhere(s.conv_vae.log_normal_pdf, getattr(s.judges, "log_normal_pdf", None), s.conv_vae.mc_loss_function)
     ex.endpoint("mc_loss", s.conv_vae.mc_loss_function, [image, image, (N, z), (N, z), (N, z)],
                 f"calling mc_loss_function(x_hat, x, z, mu, logvar) with images {list(image)} and [{N}, {z}] codes "
                 "(with the grader's log_normal_pdf)")
-    ex.save("functions")
+    ex.save("mc_loss")
+
+
+# Two processes: the one that traces mc_loss_function is handed the judge's log_normal_pdf, the
+# one that traces log_normal_pdf is not (steps.py).
+BUILD_STEPS = (Step(build), Step(build_loss, ("log_normal_pdf",)))
 
 
 def inputs(rng):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, figure, sigmoid
 from .. import judge_classifier, settings
+from ..steps import Step
 from . import end_to_end
 from . import inference as unit
 
@@ -42,11 +43,14 @@ def build(s, ex, given):
     """Student process: train InferenceVAE with train_vae, export it and svi on its decoder."""
     model = end_to_end.build(s, ex, False, given, lambda: s.inference.InferenceVAE(settings.IMAGE_SIZE),
                              EPOCHS, SUFFIX, unit.Z)
-    unit.use_judges(s.inference, unit.NAMES, s.tf)
+    unit.use_judges(s, unit.NAMES)
     ex.endpoint("svi_2d", lambda x: s.inference.svi(model.decoder, x), [(BATCH, unit.D)],
                 f"calling svi(decoder, x [{BATCH}, {unit.D}]) on your trained InferenceVAE (with the grader's "
                 "log_joint_top and factorized_gaussian_log_density)", ["train"])
     ex.save("svi")
+
+
+BUILD_STEPS = (Step(build, unit.NAMES, "inference"),)  # with the judge's part-10 functions (steps.py)
 
 
 def inputs(rng):

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..kit import Fail, Test, array, bce, below_bar, fact, scalar
 from .. import settings
+from ..steps import Step
 from . import end_to_end, explore, models
 from . import mmd as unit
 
@@ -64,7 +65,7 @@ def build(s, ex, given):
     """Student process: train vae.py's VAE with mmd_training_loss through train_vae, export it."""
     from .train_vae import replace_everywhere
 
-    replace_everywhere(s.mmd.mmd, unit.judge_mmd(s.tf), s.mmd.mmd_loss_function)
+    replace_everywhere(s.mmd.mmd, getattr(s.judges, "mmd", None), s.mmd.mmd_loss_function)
     training = reentrant_swap(s.vae.loss_function, s.mmd.mmd_training_loss)
     replace_everywhere(s.vae.loss_function, training, s.assignment.train_vae)
     end_to_end.build(s, ex, False, given, epochs=EPOCHS, suffix=SUFFIX)
@@ -72,6 +73,9 @@ def build(s, ex, given):
     ex.endpoint("training_loss", training, [image, image, (N, z), (N, z)],
                 f"calling mmd_training_loss(x_hat, x, mu, logvar) with images {list(image)} and [{N}, {z}] codes")
     ex.save("training_loss")
+
+
+BUILD_STEPS = (Step(build, unit.JUDGED, "mmd"),)  # with the judge's mmd (steps.py)
 
 
 def inputs(rng):

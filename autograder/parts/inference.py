@@ -2,8 +2,9 @@
 
 Each function is traced in the student's process and run in the measuring process on the
 judge's secret inputs, against the judge's numpy. A function that builds on others is traced
-with the judge's own versions of them (judge_functions), so that a slip costs the test of the
-function it is in only. svi and inpaint run on the judge's stand-in decoder (a 2-D tanh MLP whose
+with the judge's own versions of them (judges/inference.py, handed to each of the BUILD_STEPS
+only for the functions it builds on: steps.py), so that a slip costs the test of the function it
+is in only. svi and inpaint run on the judge's stand-in decoder (a 2-D tanh MLP whose
 weights are secret inputs) and on images drawn from it: the judge evaluates the ELBO of the q
 that svi returns with its own samples, against log p(top half) computed on a fine grid (no
 Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.12).
@@ -11,6 +12,7 @@ Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.1
 import numpy as np
 
 from ..kit import Fail, Test, array, below_bar, close, figure, scalar, sigmoid
+from ..steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "inference"
@@ -23,39 +25,18 @@ IMAGES = 48  # images svi is run on
 SAMPLES = 256  # the judge's samples of each q (the same for every q: ELBOs are compared with common noise)
 GRID = np.linspace(-4.5, 4.5, 121)  # the judge's grid over each latent axis for log p(top half): steps of 0.075, under half the narrowest posterior's std
 LOG_2PI = np.log(2.0 * np.pi)
-NAMES = ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half", "log_likelihood_top",
-         "log_joint_top")
+DENSITIES = ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half")
+NAMES = DENSITIES + ("log_likelihood_top", "log_joint_top")  # the judge's functions (judges/inference.py)
+WEIGHTS = [(Z, HIDDEN), (HIDDEN,), (HIDDEN, D), (D,)]  # the stand-in decoder's, inputs of the graphs that use it
 
 
-def judge_functions(tf):
-    """The judge's TensorFlow versions of the functions other functions build on, by name."""
-    def log_prior(z):
-        return -0.5 * tf.reduce_sum(tf.square(z), -1) - LOG_2PI * tf.cast(tf.shape(z)[-1], tf.float32) / 2
-
-    def bernoulli_log_density(logits, x):
-        return tf.reduce_sum(logits * x - tf.math.softplus(logits), axis=-1)
-
-    def factorized_gaussian_log_density(mean, log_std, z):
-        return tf.reduce_sum(-0.5 * tf.square((z - mean) * tf.exp(-log_std)) - log_std - LOG_2PI / 2, -1)
-
-    def top_half(x):
-        return x[..., :TOP]
-
-    def log_likelihood_top(logits, x):
-        observed = top_half(x)
-        return bernoulli_log_density(top_half(logits), observed)
-
-    def log_joint_top(decode, z, x):
-        return log_likelihood_top(decode(z), x) + log_prior(z)
-    return {name: value for name, value in locals().items() if name in NAMES}
-
-
-def use_judges(module, names, tf):
-    """Bind the judge's versions of `names` in place of the student's, everywhere."""
-    judges = judge_functions(tf)
+def use_judges(s, names):
+    """Bind the judge's versions of `names` (handed to this step's process: s.judges, steps.py) in
+    place of the student's, everywhere."""
     for name in names:
-        if callable(getattr(module, name, None)):  # one that is missing fails its own test when traced
-            replace_everywhere(getattr(module, name), judges[name], getattr(module, "svi", judges[name]))
+        judge = getattr(s.judges, name, None)  # none in a handout: the student's own then
+        if callable(getattr(s.inference, name, None)):  # a missing one fails its own test when traced
+            replace_everywhere(getattr(s.inference, name), judge, getattr(s.inference, "svi", judge))
 
 
 def standin(tf, w1, b1, w2, b2):
@@ -63,33 +44,56 @@ def standin(tf, w1, b1, w2, b2):
     return lambda z: tf.matmul(tf.tanh(tf.matmul(z, w1) + b1), w2) + b2
 
 
-def build(s, ex, given):
-    """Student process: trace each function, the later ones with the judge's versions of the earlier."""
-    tf, module = s.tf, s.inference
-    weights = [(Z, HIDDEN), (HIDDEN,), (HIDDEN, D), (D,)]
+def build_densities(s, ex, given):
+    """Student process, step 1: the densities and top_half, the student's own throughout."""
+    module = s.inference
     ex.endpoint("log_prior", module.log_prior, [(N, Z)], f"calling log_prior(z [{N}, {Z}])")
     ex.endpoint("bernoulli", module.bernoulli_log_density, [(N, D), (N, D)],
                 f"calling bernoulli_log_density(logits [{N}, {D}], x [{N}, {D}])")
     ex.endpoint("gaussian", module.factorized_gaussian_log_density, [(N, Z)] * 3,
                 f"calling factorized_gaussian_log_density(mean, log_std, z), [{N}, {Z}] each")
     ex.endpoint("top_half", module.top_half, [(N, D)], f"calling top_half(x [{N}, {D}])")
-    use_judges(module, ("log_prior", "bernoulli_log_density", "factorized_gaussian_log_density", "top_half"), tf)
+    ex.save("densities")
+
+
+def build_composed(s, ex, given):
+    """Step 2: elbo and log_likelihood_top, with the judge's densities and top_half."""
+    module = s.inference
+    use_judges(s, DENSITIES)
     ex.endpoint("elbo", module.elbo, [(N, D), (N, D), (N, Z), (N, Z), (N, Z)],
                 f"calling elbo(logits [{N}, {D}], x [{N}, {D}], z, mean, log_std [{N}, {Z}]) (with the grader's densities)")
     ex.endpoint("likelihood", module.log_likelihood_top, [(N, D), (N, D)],
                 f"calling log_likelihood_top(logits [{N}, {D}], x [{N}, {D}]) (with the grader's top_half and "
                 "bernoulli_log_density)")
-    use_judges(module, ("log_likelihood_top",), tf)
-    ex.endpoint("joint", lambda *a: module.log_joint_top(standin(tf, *a[:4]), a[4], a[5]), weights + [(N, Z), (N, D)],
+    ex.save("composed")
+
+
+def build_joint(s, ex, given):
+    """Step 3: log_joint_top on the judge's stand-in decoder, with the judge's likelihood and prior."""
+    module = s.inference
+    use_judges(s, DENSITIES + ("log_likelihood_top",))
+    ex.endpoint("joint", lambda *a: module.log_joint_top(standin(s.tf, *a[:4]), a[4], a[5]), WEIGHTS + [(N, Z), (N, D)],
                 f"calling log_joint_top(decode, z [{N}, {Z}], x [{N}, {D}]) with the grader's decoder (and its "
                 "log_prior and log_likelihood_top)")
-    use_judges(module, ("log_joint_top",), tf)
-    ex.endpoint("svi", lambda *a: module.svi(standin(tf, *a[:4]), a[4]), weights + [(IMAGES, D)],
+    ex.save("joint")
+
+
+def build_svi(s, ex, given):
+    """Step 4: svi and inpaint on the judge's stand-in decoder, with every judge's function."""
+    module = s.inference
+    use_judges(s, NAMES)
+    ex.endpoint("svi", lambda *a: module.svi(standin(s.tf, *a[:4]), a[4]), WEIGHTS + [(IMAGES, D)],
                 f"calling svi(decode, x [{IMAGES}, {D}]) with the grader's decoder (and its log_joint_top and "
                 "factorized_gaussian_log_density)")
-    ex.endpoint("inpaint", lambda *a: module.inpaint(standin(tf, *a[:4]), a[4], a[5]), weights + [(N, D), (N, Z)],
+    ex.endpoint("inpaint", lambda *a: module.inpaint(standin(s.tf, *a[:4]), a[4], a[5]), WEIGHTS + [(N, D), (N, Z)],
                 f"calling inpaint(decode, x [{N}, {D}], z [{N}, {Z}]) with the grader's decoder (and its top_half)")
-    ex.save("functions")
+    ex.save("svi")
+
+
+# Each step its own process, handed the judge's versions (judges/inference.py) of the functions
+# it builds on only, never of one it traces (steps.py).
+BUILD_STEPS = (Step(build_densities), Step(build_composed, DENSITIES),
+               Step(build_joint, DENSITIES + ("log_likelihood_top",)), Step(build_svi, NAMES))
 
 
 def logits_of(i, z, pixels=D):

@@ -2,14 +2,16 @@
 
 Each function is traced in the student's process and run in the measuring process on the
 judge's secret codes, bandwidths and weights, against the judge's numpy. mmd is traced with
-the judge's own gaussian_kernel, and mmd_loss_function with the judge's own mmd, so that a
-mistake costs the test of the function it is in only. The trained MMD-VAE is part e2e_mmd.
+the judge's own gaussian_kernel, and mmd_loss_function with the judge's own mmd (judges/mmd.py,
+each in a step of its own: steps.py), so that a mistake costs the test of the function it is in
+only. The trained MMD-VAE is part e2e_mmd.
 """
 import numpy as np
 
 from ..kit import Fail, Test, array, bce, close, kl, scalar
 from .. import settings
 from . import models
+from ..steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "mmd"
@@ -20,40 +22,40 @@ SHIFTS = (0.0, 0.5, 1.0, 2.0)  # 9.2: mean shifts of the second set (0: the same
 N, PRIOR = 16, 24  # 9.3: images in the batch, prior samples
 
 
-def judge_kernel(tf):
-    """The judge's gaussian_kernel (what mmd is traced with): [N, Z], [M, Z], () -> [N, M]."""
-    def gaussian_kernel(a, b, bandwidth):
-        squared = tf.reduce_sum(tf.square(a[:, None, :] - b[None, :, :]), axis=2)
-        return tf.exp(-squared / (2.0 * bandwidth ** 2))
-    return gaussian_kernel
-
-
-def judge_mmd(tf):
-    """The judge's biased mmd (what mmd_loss_function is traced with): [N, Z], [M, Z], () -> ()."""
-    kernel = judge_kernel(tf)
-
-    def mmd(a, b, bandwidth):
-        mean = lambda u, v: tf.reduce_mean(kernel(u, v, bandwidth))  # noqa: E731
-        return mean(a, a) + mean(b, b) - 2.0 * mean(a, b)
-    return mmd
-
-
-def build(s, ex, given):
-    """Student process: trace the three functions with the judge's shapes."""
-    z, module = settings.LATENT_SIZE, s.mmd
-    ex.endpoint("kernel", module.gaussian_kernel, [(A, z), (B, z), ()],
+def build_kernel(s, ex, given):
+    """Student process, step 1: gaussian_kernel."""
+    z = settings.LATENT_SIZE
+    ex.endpoint("kernel", s.mmd.gaussian_kernel, [(A, z), (B, z), ()],
                 f"calling gaussian_kernel(a [{A}, {z}], b [{B}, {z}], bandwidth)")
-    replace_everywhere(module.gaussian_kernel, judge_kernel(s.tf), module.mmd)
+    ex.save("kernel")
+
+
+def build_mmd(s, ex, given):
+    """Step 2: mmd, with the judge's gaussian_kernel."""
+    z, module = settings.LATENT_SIZE, s.mmd
+    replace_everywhere(module.gaussian_kernel, getattr(s.judges, "gaussian_kernel", None), module.mmd)
     ex.endpoint("mmd", module.mmd, [(A, z), (B, z), ()],
                 f"calling mmd(a [{A}, {z}], b [{B}, {z}], bandwidth) (with the grader's gaussian_kernel)")
     ex.endpoint("mmd_sets", module.mmd, [(SET, z), (SET, z), ()],
                 f"calling mmd(a [{SET}, {z}], b [{SET}, {z}], bandwidth) (with the grader's gaussian_kernel)")
-    replace_everywhere(module.mmd, judge_mmd(s.tf), module.mmd_loss_function)
+    ex.save("mmd")
+
+
+def build_loss(s, ex, given):
+    """Step 3: mmd_loss_function, with the judge's mmd."""
+    z, module = settings.LATENT_SIZE, s.mmd
+    replace_everywhere(module.mmd, getattr(s.judges, "mmd", None), module.mmd_loss_function)
     image = (N,) + models.IMAGE
     ex.endpoint("loss", module.mmd_loss_function, [image, image, (N, z), (N, z), (N, z), (PRIOR, z), (), ()],
                 f"calling mmd_loss_function(x_hat, x, mu, logvar, eps, prior_z, weight, bandwidth) with images "
                 f"{list(image)}, [{N}, {z}] codes and [{PRIOR}, {z}] prior samples (with the grader's mmd)")
-    ex.save("functions")
+    ex.save("loss")
+
+
+# Each step its own process, handed the judge's versions (judges/mmd.py) of the functions it
+# builds on only, never of one it traces (steps.py).
+JUDGED = ("gaussian_kernel", "mmd")
+BUILD_STEPS = (Step(build_kernel), Step(build_mmd, JUDGED[:1]), Step(build_loss, JUDGED))
 
 
 def inputs(rng):

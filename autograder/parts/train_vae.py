@@ -115,8 +115,9 @@ def stand_in_per_image(x_hat, x, mu, logvar):
 
 def replace_everywhere(original, replacement, train_vae):
     """Point every module-level name bound to `original` (aliases and helper modules
-    included) and train_vae's default arguments at `replacement`."""
-    if getattr(original, "stand_in", False):
+    included) and train_vae's default arguments at `replacement` (None: keep `original`, as a
+    handout does without the judge's functions: steps.py)."""
+    if replacement is None or getattr(original, "stand_in", False):
         return
     replacement.stand_in = True
     for module in list(sys.modules.values()):
