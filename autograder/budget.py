@@ -5,7 +5,9 @@ the judge keeps a deadline (the course file's platform timeout, less a reserve f
 and writing results.json), gives each process at most the time left before it, and stops a
 part early, with a message that says what to raise, rather than lose every part's points.
 It also measures the CPU it really has (affinity and cgroup quota), which the course file's
-figure may overstate, and tells TensorFlow to use that many threads.
+figure may overstate. TensorFlow gets the course file's CPUs as its threads per operation, on
+every machine: how a sum is split among threads changes its last bits, so a regrade on a larger
+machine trains exactly as Gradescope did and gives the same numbers.
 """
 import math
 import os
@@ -102,14 +104,16 @@ class Budget:
         return self.start + self.timeout - min(30.0, 5.0 + 0.05 * self.timeout) - time.monotonic()
 
     def threads(self):
-        """Threads TensorFlow should use: the CPUs really available, at least one."""
-        return max(1, math.ceil(self.cpus))
+        """Threads TensorFlow uses per operation: the course file's CPUs (rounded up), whatever
+        this machine has, so that every machine computes the same numbers."""
+        return max(1, math.ceil(self.stated_cpus))
 
     def describe(self):
         note = ("" if self.cpus >= self.stated_cpus else
                 f"; fewer than the {self.stated_cpus:g} the course file states")
         return (f"platform: {self.timeout / 60:g} min allowed; CPU measured {self.cpus:g} ({self.how}){note}; "
-                f"TensorFlow uses {self.threads()} thread(s) per operation")
+                f"TensorFlow uses {self.threads()} thread(s) per operation, as the course file's cpus say on every machine "
+                "(the same numbers everywhere)")
 
     def advice(self, needed):
         """What course staff should set when a grading needs `needed` seconds in all."""

@@ -55,6 +55,16 @@ def test_the_plan_keeps_a_reserve_and_says_what_to_set():
     assert "needed about 9 min of the 10 min" in advice and "set the autograder timeout to 15 min" in advice
 
 
+def test_tensorflow_gets_the_course_files_cpus_whatever_the_machine_has(monkeypatch):
+    """The number of threads changes a sum's last bits, hence a training's numbers: a regrade on
+    a larger or smaller machine uses the threads Gradescope used."""
+    for measured in (0.5, 1.0, 2.0, 16.0):
+        monkeypatch.setattr(budget, "available_cpus", lambda: (measured, f"{measured:g} cores"))
+        assert budget.Budget.plan({"timeout": 600.0, "cpus": 2}).threads() == 2
+        assert budget.Budget.plan({"timeout": 600.0, "cpus": 0.5}).threads() == 1
+        assert budget.Budget.plan({"timeout": 600.0, "cpus": 3.5}).threads() == 4
+
+
 def grade_printing_plan(command_prefix, tmp_path):
     done = subprocess.run([*command_prefix, sys.executable, "-m", "autograder", "--submission", "solution",
                            "--results", str(tmp_path / "results.json"), "--stages", "loss"],
@@ -72,7 +82,7 @@ def test_the_plan_uses_the_cpu_it_measures_under_one_core(tmp_path):
     graded = grade_printing_plan(["taskset", "-c", "0"], tmp_path)
     assert "CPU measured 1 (1 cores)" in graded["output"], graded["output"][:500]
     assert "fewer than the 2 the course file states" in graded["output"]
-    assert "TensorFlow uses 1 thread(s)" in graded["output"]
+    assert "TensorFlow uses 2 thread(s) per operation, as the course file's cpus say" in graded["output"]
     assert graded["score"] == 15
 
 
@@ -88,7 +98,7 @@ def test_the_plan_reads_a_cgroup_cpu_quota(tmp_path):
     try:
         graded = grade_printing_plan(["sh", "-c", f'echo $$ > {group}/tasks && exec "$@"', "in-cgroup"], tmp_path)
         assert "CPU measured 0.5 (cgroup quota 0.5 of" in graded["output"], graded["output"][:500]
-        assert "TensorFlow uses 1 thread(s)" in graded["output"]
+        assert "TensorFlow uses 2 thread(s)" in graded["output"]
     finally:
         for pid in (group / "tasks").read_text().split():
             Path("/sys/fs/cgroup/cpu/tasks").write_text(pid)
