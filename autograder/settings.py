@@ -79,22 +79,6 @@ SAMPLES_PER_CLASS = 100
 MAX_COPY_FRACTION = 0.01
 
 
-# Wall seconds to grade the reference, per part, pinned to one core (tools/bench.py --cpus 0:
-# 345 s in all, 284 CPU-s, score 100); "measure" includes the judge's own checks. On 2 cores
-# the same grading takes 218 s (median of 3): 1.58 times faster. make autograder uses these
-# to warn when a course's platform timeout leaves too little margin.
-# explore (part 7): 9.9-11.8 s to build and 2.3-3.5 s to measure on 2 cores (probe training most
-# of it), and the judge classifier for 7.8, taken times TWO_CORE_SPEEDUP.
-# mmd, e2e_mmd (part 9): 5.0 s, and 43.4 s to train 5 epochs (6.1's training beside it: 48.1 s) on 2 cores.
-# inference, e2e_inference (part 10): 3.5-3.8 s, and 29.2-39.2 s to train 10 epochs and trace svi on 2 cores, its
-# SVI in the measuring process 6-7 s more (make bench, 2 runs), taken times TWO_CORE_SPEEDUP (the SVI in e2e_inference's).
-REFERENCE_SECONDS = {"reparameterize": 4.7, "loss": 2.4, "vae": 3.2, "cvae": 3.3, "train_vae": 3.5,
-                     "e2e_vae": 49.2, "e2e_cvae": 267.0, "explore": 25.0,
-                     "conv_vae": 8.0, "e2e_conv": 120.0, "mmd": 4.0, "e2e_mmd": 50.0,
-                     "inference": 6.0, "e2e_inference": 65.0, "measure": 12.0}
-TWO_CORE_SPEEDUP = 1.58
-
-
 @dataclass(frozen=True)
 class Limits:
     """Per-stage limits for student processes (seconds, megabytes, bytes)."""

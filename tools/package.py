@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stencil  # noqa: E402
+import timing  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
 from autograder import secret, settings  # noqa: E402
@@ -216,12 +217,18 @@ def main(argv=None):
 
 
 def fits(course):
-    """Print the reference's expected grading time on the course's stated CPU next to its
-    timeout; False when that leaves less than a 50% margin."""
+    """Print the reference's expected grading time on the course's stated CPU (tools/timing.py:
+    make bench's record, with a margin) next to its timeout; False when that leaves less than a
+    50% margin or no time is recorded for one of its parts."""
     platform = course.platform
-    expected = expected_seconds(course, platform["cpus"])
+    try:
+        expected = timing.estimate(course.names(), platform["cpus"])
+    except timing.MissingTimes as error:
+        print(f"error: {error}, or pass --force (make autograder ARGS=--force) to build anyway.", file=sys.stderr)
+        return False
     line = (f"{course.path.name}: the reference solution should grade in about {expected / 60:.1f} min on "
-            f"{platform['cpus']:g} CPU (from make bench); the platform timeout is {platform['timeout'] / 60:g} min")
+            f"{platform['cpus']:g} CPU (make bench's record times {timing.MARGIN}); the platform timeout is "
+            f"{platform['timeout'] / 60:g} min")
     if expected * 1.5 > platform["timeout"]:
         print(f"error: {line}, less than a 50% margin. Raise [platform] timeout_minutes to at least "
               f"{-(-expected * 1.5 // 60):.0f} or cpus in the course file (and in Gradescope's settings), or pass "
@@ -229,17 +236,6 @@ def fits(course):
         return False
     print(line + f" ({platform['timeout'] / expected:.1f}x).")
     return True
-
-
-def expected_seconds(course, cpus):
-    """Wall seconds to grade the reference with `cpus` CPUs: the per-part times measured on one
-    core (settings.REFERENCE_SECONDS), sped up by settings.TWO_CORE_SPEEDUP between 1 and 2
-    CPUs and slowed in proportion below one."""
-    one_core = settings.REFERENCE_SECONDS["measure"] + sum(settings.REFERENCE_SECONDS[p.NAME] for p in course.parts)
-    if cpus <= 1:
-        return one_core / cpus
-    return one_core / (1 + (settings.TWO_CORE_SPEEDUP - 1) * min(cpus - 1, 1.0))
-
 
 if __name__ == "__main__":
     sys.exit(main())
