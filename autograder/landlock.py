@@ -6,7 +6,7 @@ its user): from then on it and everything it starts can read only the system's f
 the interpreter, the grader's private copy and the training split, and write only its own
 folder. Needs no privilege, so it walls a student's own machine and a container without
 namespaces alike. Where the kernel has no Landlock, available() is 0 and the grader falls
-back on file modes (sandbox.staff_files_readable).
+back on file modes (walls.probe).
 
 Also, where the kernel has them (ABI 4 and 6): no TCP bind or connect, and no signals or
 abstract UNIX sockets to processes outside the process's own domain.

@@ -4,18 +4,16 @@ another grading's exported models), memory held outside the process tree (daemon
 shared memory), and a helper file too large to read. Each earns exactly what its honest
 parts earn, and leaves nothing behind."""
 import json
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from autograder import sandbox, settings
+from autograder import sandbox, settings, users
 from conftest import ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
@@ -74,6 +72,7 @@ print("SPY FOUND", repr(_found))
 '''
 
 
+@pytest.mark.minutes(1)
 @needs_sandbox
 def test_another_gradings_exported_models_are_out_of_reach(submission, tmp_path):
     """While one grading exports and measures models, a concurrent one looks for them at the
@@ -127,8 +126,8 @@ _time.sleep(8)
 
 
 def sysv_segments_of_sandbox_users():
-    return [o for uid in range(sandbox.UID_BASE, sandbox.UID_BASE + 2 * sandbox.UID_SLOTS + 1)
-            for o in sandbox.sysv_objects(uid)]
+    return [o for uid in range(users.UID_BASE, users.UID_BASE + 2 * users.UID_SLOTS + 1)
+            for o in users.sysv_objects(uid)]
 
 
 @needs_sandbox

@@ -189,11 +189,11 @@ for name in ("geteuid", "killpg", "fork", "setresuid", "O_NOFOLLOW", "O_NONBLOCK
     if hasattr(os, name):
         delattr(os, name)
 sys.path.insert(0, ".")
-from autograder import child, grade, sandbox
-assert not sandbox.is_root() and sandbox.Slot().ids == ()
+from autograder import child, grade, reading, users
+assert not users.is_root() and users.Slot().ids == ()
 child.set_limits(1000)
 open({str(tmp_path / 'r.txt')!r}, "w").write("data")
-assert sandbox.safe_read({str(tmp_path / 'r.txt')!r}, 100) == b"data"
+assert reading.safe_read({str(tmp_path / 'r.txt')!r}, 100) == b"data"
 os.mkdir({str(tmp_path / 'empty')!r})
 results = grade.grade({str(tmp_path / 'empty')!r}, {str(tmp_path / 'results.json')!r}, log=lambda *a, **k: None)
 assert results["score"] == 0 and "no vae.py was found" in results["tests"][0]["output"]

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder import grade as grade_module, results, sandbox
+from autograder import grade as grade_module, reading, results, sandbox, users, watching
 from autograder.locate import locate
 from autograder.settings import Limits
 from conftest import ROOT, TESTS, full, sandboxed
@@ -18,35 +18,35 @@ from conftest import ROOT, TESTS, full, sandboxed
 
 def test_a_decompression_bomb_is_not_loaded(tmp_path):
     with zipfile.ZipFile(tmp_path / "arrays.npz", "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("a.x.npy", b"\0" * (sandbox.MAX_ARRAYS_BYTES + 1))  # compresses to ~64 kB
-    assert sandbox.read_arrays(tmp_path / "arrays.npz") == {}
+        archive.writestr("a.x.npy", b"\0" * (reading.MAX_ARRAYS_BYTES + 1))  # compresses to ~64 kB
+    assert reading.read_arrays(tmp_path / "arrays.npz") == {}
 
 
 def test_arrays_come_back_without_pickles(tmp_path):
     np.savez(tmp_path / "ok.npz", x=np.ones(3))
     np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object))
-    assert list(sandbox.read_arrays(tmp_path / "ok.npz")) == ["x"]
-    assert sandbox.read_arrays(tmp_path / "pickled.npz") == {}
+    assert list(reading.read_arrays(tmp_path / "ok.npz")) == ["x"]
+    assert reading.read_arrays(tmp_path / "pickled.npz") == {}
 
 
 def test_deeply_nested_json_is_no_data(tmp_path):
     (tmp_path / "report.json").write_text("[" * 100000 + "]" * 100000)
-    assert sandbox.read_json(tmp_path / "report.json") == {}
+    assert reading.read_json(tmp_path / "report.json") == {}
 
 
 def test_a_fifo_in_place_of_a_report_never_blocks(tmp_path):
     os.mkfifo(tmp_path / "report.json")
-    assert sandbox.read_json(tmp_path / "report.json") == {}  # returns at once instead of waiting for a writer
+    assert reading.read_json(tmp_path / "report.json") == {}  # returns at once instead of waiting for a writer
 
 
 def test_a_link_to_an_endless_device_is_not_followed(tmp_path):
     (tmp_path / "report.json").symlink_to("/dev/zero")
     (tmp_path / "arrays.npz").symlink_to("/dev/urandom")
-    assert sandbox.read_json(tmp_path / "report.json") == {}
-    assert sandbox.read_arrays(tmp_path / "arrays.npz") == {}
+    assert reading.read_json(tmp_path / "report.json") == {}
+    assert reading.read_arrays(tmp_path / "arrays.npz") == {}
     os.unlink(tmp_path / "report.json")
-    (tmp_path / "report.json").write_text("x" * (sandbox.MAX_REPORT_BYTES + 1))
-    assert sandbox.read_json(tmp_path / "report.json") == {}
+    (tmp_path / "report.json").write_text("x" * (reading.MAX_REPORT_BYTES + 1))
+    assert reading.read_json(tmp_path / "report.json") == {}
 
 
 def test_copying_artifacts_skips_links_fifos_and_stops_at_the_limits(tmp_path, monkeypatch):
@@ -56,10 +56,10 @@ def test_copying_artifacts_skips_links_fifos_and_stops_at_the_limits(tmp_path, m
     (source / "variables" / "data").write_bytes(b"x" * 100)
     (source / "link").symlink_to(ROOT / "autograder" / "judge_classifier.py")
     os.mkfifo(source / "pipe")
-    assert sandbox.copy_tree(source, tmp_path / "copy")
+    assert reading.copy_tree(source, tmp_path / "copy")
     assert sorted(p.name for p in (tmp_path / "copy").rglob("*")) == ["data", "saved_model.pb", "variables"]
-    monkeypatch.setattr(sandbox, "MAX_ARTIFACT_FILES", 2)
-    assert not sandbox.copy_tree(source, tmp_path / "small")
+    monkeypatch.setattr(reading, "MAX_ARTIFACT_FILES", 2)
+    assert not reading.copy_tree(source, tmp_path / "small")
 
 
 @pytest.mark.parametrize("text, shown", [
@@ -156,7 +156,7 @@ def test_the_student_process_word_is_only_taken_for_what_it_reports():
 def test_watching_a_process_that_already_ended_is_no_error():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()  # ended and reaped: its pid is gone
-    assert sandbox.watch(process, 5, 100) == ("ok", 0.0)
+    assert watching.watch(process, 5, 100) == ("ok", 0.0)
 
 
 @pytest.mark.slow
@@ -202,11 +202,11 @@ def test_sparse_files_count_at_their_apparent_size(tmp_path):
     source.mkdir()
     (source / "small.bin").write_bytes(b"x" * 1000)
     with open(source / "sparse.bin", "wb") as sparse:
-        sparse.truncate(sandbox.MAX_ARTIFACT_BYTES + 1)
-    assert sandbox.files_bytes([source]) > sandbox.MAX_ARTIFACT_BYTES
-    assert sandbox.copy_tree(source, tmp_path / "copy") is False
+        sparse.truncate(reading.MAX_ARTIFACT_BYTES + 1)
+    assert watching.files_bytes([source]) > reading.MAX_ARTIFACT_BYTES
+    assert reading.copy_tree(source, tmp_path / "copy") is False
     (source / "sparse.bin").unlink()
-    assert sandbox.copy_tree(source, tmp_path / "copy2") is True
+    assert reading.copy_tree(source, tmp_path / "copy2") is True
     assert (tmp_path / "copy2" / "small.bin").read_bytes() == b"x" * 1000
 
 
@@ -229,7 +229,7 @@ def test_the_memory_plan_fits_the_platform():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's OOM killer")
 def test_student_and_measuring_processes_are_the_oom_killers_first_choice():
     """If a memory bomb outruns the watcher, the kernel kills a process of the grading, never the judge."""
-    done = subprocess.run(["cat", "/proc/self/oom_score_adj"], preexec_fn=sandbox.as_user(None, False, False),
+    done = subprocess.run(["cat", "/proc/self/oom_score_adj"], preexec_fn=users.as_user(None, False, False),
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1000"
     assert open("/proc/self/oom_score_adj").read().strip() != "1000"
