@@ -526,17 +526,16 @@ def test_the_look_inside_counts_only_on_a_trained_vae(cases):
 def test_part_7s_pictures_are_drawn_from_the_measured_values(cases):
     """The latent scatter (7.7), the walks and the perturbation grid (7.8), as PNGs; none when
     6.1's decoder gave NaN."""
-    from autograder import report
 
     inputs, values, facts = cases["explore"]
     results, arrays = flatten(values)
-    pictures = report.inside_figures(run_of(explore, inputs, results, arrays))
+    pictures = explore.pictures(run_of(explore, inputs, results, arrays))
     assert [(title, number) for title, _, _, number in pictures] == [
         ("VAE: the latent space by class", "7.7"), ("VAE: walks between class means", "7.8"),
         ("VAE: the perturbation grid", "7.8")]
     assert all(data.startswith(b"\x89PNG") for _, data, _, _ in pictures)
     broken = {**arrays, "inside.x_hat_shuffled": with_nan(arrays["inside.x_hat_shuffled"])}
-    assert report.inside_figures(run_of(explore, inputs, results, broken)) == []
+    assert explore.pictures(run_of(explore, inputs, results, broken)) == []
 
 
 def channels_first_layout(i, v):
@@ -634,7 +633,6 @@ def test_conv_counts_the_first_convolution_the_outputs_depend_on(cases):
 def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):
     """8.9 reads its own bar from the data set's record; a loss between the bar and its zero earns
     partial credit; the report draws reconstructions and prior samples, and nothing from NaN."""
-    from autograder import report
 
     inputs, values, facts = cases["e2e_conv"]
     fraction, words = graded(BY_NAME["e2e_conv"], values, facts, inputs)["8.9"]
@@ -642,11 +640,11 @@ def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):
     bar = e2e_conv.bar()
     assert bar.threshold == settings.data().conv_loss_threshold and bar.epochs == settings.CONV_EPOCHS
     results, arrays = flatten(values)
-    pictures = report.conv_figures(run_of(e2e_conv, inputs, results, arrays))
+    pictures = e2e_conv.pictures(run_of(e2e_conv, inputs, results, arrays))
     assert [(title, number) for title, _, _, number in pictures] == [
         ("ConvVAE: test images and their reconstructions", "8.9"), ("ConvVAE: samples z ~ N(0, I)", "8.9")]
     broken = {**arrays, "evaluate.x_hat_shuffled": with_nan(arrays["evaluate.x_hat_shuffled"])}
-    assert report.conv_figures(run_of(e2e_conv, inputs, results, broken)) == []
+    assert e2e_conv.pictures(run_of(e2e_conv, inputs, results, broken)) == []
 
 
 def mmd_value(function):
@@ -744,15 +742,14 @@ def test_an_mmd_training_loss_of_any_real_weight_keeps_9_4_and_9_5(weight, kl, c
 
 
 def test_the_mmd_pictures_show_both_models_and_nothing_from_nan(cases):
-    from autograder import report
 
     inputs, values, facts = cases["e2e_mmd"]
     results, arrays = flatten(values)
-    pictures = report.mmd_figures(run_of(e2e_mmd, inputs, results, arrays))
+    pictures = e2e_mmd.pictures(run_of(e2e_mmd, inputs, results, arrays))
     assert [(title, number) for title, _, _, number in pictures] == [
         ("KL and MMD: the latent space by class", "9.5"), ("KL and MMD: the same walks between class means", "9.4")]
     broken = {k: with_nan(v) if k.endswith(".mu") else v for k, v in arrays.items()}
-    assert report.mmd_figures(run_of(e2e_mmd, inputs, results, broken)) == []
+    assert e2e_mmd.pictures(run_of(e2e_mmd, inputs, results, broken)) == []
 
 
 def inference_value(how):
@@ -853,16 +850,15 @@ def test_completions_must_beat_the_mean_image_and_tell_the_classifier_more(cases
 
 
 def test_part_10s_pictures_are_drawn_from_the_measured_values(cases):
-    from autograder import report
 
     inputs, values, facts = cases["e2e_inference"]
     results, arrays = flatten(values)
-    pictures = report.inference_figures(run_of(e2e_inference, inputs, results, arrays, facts))
+    pictures = e2e_inference.pictures(run_of(e2e_inference, inputs, results, arrays, facts))
     assert [(title, number) for title, _, _, number in pictures] == [
         ("InferenceVAE: the 2-D latent space by class", "10.10"), ("SVI: the joint and your q for one digit", "10.11"),
         ("SVI: completed digits beside the originals", "10.12")]
     broken = {k: with_nan(v) if k == "grid.logits" else v for k, v in arrays.items()}
-    assert [t for t, _, _, _ in report.inference_figures(run_of(e2e_inference, inputs, results, broken, facts))] == [
+    assert [t for t, _, _, _ in e2e_inference.pictures(run_of(e2e_inference, inputs, results, broken, facts))] == [
         "InferenceVAE: the 2-D latent space by class"]
 
 

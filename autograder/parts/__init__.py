@@ -12,6 +12,8 @@ its part (see README.md, "Adding a part"):
     TESTS                [kit.Test(number, name, points, check)], judged on those values
     DRAWS                the endpoints that may draw random numbers (every other one must be
                          stateless: graphs.py)
+    pictures(run)        optional: [(title, PNG, caption, test number)] drawn from what was
+                         measured (drawing.py's toolkit), laid out by report.py
     TRAINING_SHARE       for parts that train: their share of the training budget
     USES, USED_ENDPOINTS for a part that looks inside the model another part trained: that part,
     NO_HOST              its endpoints this part's measuring gets (grade.with_host), and what

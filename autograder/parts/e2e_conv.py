@@ -4,7 +4,8 @@ as 6.1 is (end_to_end). The same shuffled decoder calls decode SAMPLES codes z ~
 judge's, for the report's picture of what the model generates."""
 import numpy as np
 
-from ..kit import Test
+from ..drawing import image_rows, reconstruction_pairs
+from ..kit import Fail, Test
 from .. import settings
 from . import conv_vae, end_to_end
 
@@ -38,3 +39,23 @@ MEASURES = [("evaluate", "scoring the trained ConvVAE on the judge's test images
              lambda e, i: end_to_end.scored(e, i, False, "", i["eps"], i["order"], i["prior_z"]))]
 TESTS = [Test("8.9", f"ConvVAE trained {EPOCHS} epochs by your train_vae reaches loss < {{conv_loss_threshold:.0f}}", 8,
               lambda run, i: end_to_end.check_loss(run, i, "ConvVAE", bar()))]
+
+
+def pictures(run):
+    """Part 8.9's pictures of the trained ConvVAE: test images above their reconstructions, and its
+    decoder's images of the judge's prior codes z ~ N(0, I), decoded in the same shuffled calls."""
+    n, data = len(run.inputs["x_eval"]), settings.data()
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        decoded = end_to_end.decoded(run, "evaluate", run.inputs["order"])
+    except Fail:
+        return []
+    samples = decoded[n:n + PICTURED].reshape(-1, settings.IMAGE_SIZE)
+    return [
+        ("ConvVAE: test images and their reconstructions", reconstruction_pairs(run.inputs["x_eval"][:10],
+                                                                                np.clip(decoded[:10], 0, 1)),
+         f"The first 10 of the {settings.EVAL_IMAGES} changed {data.title} test images 8.9 was scored on, above what "
+         "your trained ConvVAE made of them.", "8.9"),
+        ("ConvVAE: samples z ~ N(0, I)", image_rows(samples, 10),
+         f"Your trained ConvVAE's decoder on {len(samples)} codes z ~ N(0, I) of the judge's (decoded in the same "
+         "shuffled calls as the scored images).", "8.9"),
+    ]

@@ -4,6 +4,7 @@ import numpy as np
 
 from ..kit import Fail, Test, in_unit_interval, linear_credit
 from .. import genuine, judge_classifier, settings
+from ..drawing import ROWS_SHOWN, digit_grid
 from . import end_to_end
 
 NAME = "e2e_cvae"
@@ -60,3 +61,17 @@ TESTS = [
     Test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates {{item}}s the judge "
          "classifier recognises (> {accuracy_bar:.0%})", 14, e2e_generation),
 ]
+
+
+def pictures(run):
+    """The CVAE's reconstructions (6.2), and its generated digits as the judge classifier read
+    them (6.3)."""
+    out = end_to_end.reconstructions(run, "CVAE", "6.2")
+    predicted = run.extras.get("predicted")
+    if predicted is not None:
+        images, labels, item = run.extras["generated"], run.inputs["gen_labels"], settings.data().item
+        out.append((f"CVAE: generated {item}s, as the judge classifier read them", digit_grid(images, labels, predicted),
+                    f"Row d: decoder(concat([z, one_hot(d)])) for {ROWS_SHOWN} of the 100 z ~ N(0, I) per {item}. "
+                    f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
+                    f"{len(labels)} were read as the {item} asked for.", "6.3"))
+    return out

@@ -19,6 +19,7 @@ picture of the joint.
 """
 import numpy as np
 
+from ..drawing import image_rows, latent_scatter, posterior_contours
 from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, figure, sigmoid
 from .. import judge_classifier, settings
 from ..steps import Step
@@ -265,3 +266,42 @@ TESTS = [
     Test("10.12", "completed digits: the judge classifier reads them better than with the mean image's bottom", 2,
          check_recognised),
 ]
+
+
+def pictures(run):
+    """Part 10's pictures: the 2-D latent space by class, the joint and the fitted q for one digit,
+    and completed digits beside the originals; from what the judge measured."""
+    data, i, out = settings.data(), run.inputs, []
+    n = int(i["changed"])
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        mu = array(run, "evaluate", "mu", (len(i["x_eval"]), unit.Z))[:n]
+        out.append(("InferenceVAE: the 2-D latent space by class", latent_scatter(
+            [("your InferenceVAE's mean codes", mu)], i["y_eval"][:n], axis="z"),
+            f"The encoder's mean codes of the {n} changed {data.title} test images 10.10 was scored on.", "10.10"))
+    except Fail:
+        pass
+    try:
+        filled = completed(run, i)
+        mean = array(run, "complete", "mean", (COMPLETED, unit.Z))
+        log_std = array(run, "complete", "log_std", (COMPLETED, unit.Z))
+        grid = GRID
+        logits = array(run, "grid", "logits", (len(grid) ** 2, unit.D))[:, :unit.TOP]
+    except Fail:
+        return out
+    x, shown = digits(run), 12
+    z = unit.grid_points(grid)
+    log_joint = unit.bernoulli(logits, x[0, :unit.TOP]) + unit.log_prior(z)
+    top_only = x[:shown].copy()
+    top_only[:, unit.TOP:] = 0.0
+    out.append(("SVI: the joint and your q for one digit", posterior_contours(
+        grid, log_joint.reshape(len(grid), len(grid)), mean[0], log_std[0]),
+        f"Blue: isocontours of p(z, top half of x) over the 2-D latent space, for the first of the judge's "
+        f"{COMPLETED} {data.item}s 10.11 completes (from your trained decoder). Red: the q your svi "
+        "fitted to it, at the same depths under its peak. SVI climbs to the nearest peak: where the top half fits "
+        "more than one digit, the joint has several, and q sits in one of them, about as wide as it.", "10.11"))
+    out.append(("SVI: completed digits beside the originals", image_rows(
+        np.concatenate([x[:shown], top_only, filled[:shown]]), shown, ["original", "given to svi", "completed"]),
+        f"The judge's {data.item}s (drawn from your trained decoder at secret codes), their top halves (what svi "
+        "saw), and the top "
+        "halves with your decoder's Bernoulli means at q's mean below (what the completion tests score).", "10.12"))
+    return out

@@ -22,6 +22,7 @@ term left in it outweighs the MMD term.
 """
 import numpy as np
 
+from ..drawing import image_rows, latent_scatter
 from ..kit import Fail, Test, array, bce, below_bar, fact, scalar
 from .. import settings
 from ..steps import Step
@@ -244,3 +245,34 @@ TESTS = [
     Test("9.5", "MMD-VAE: its codes' aggregate is close to N(0, I) by the judge's MMD (< {mmd_prior_bar:g})", 3,
          check_prior, extra_credit=True),
 ]
+
+
+def pictures(run):
+    """Part 9's pictures: the MMD-VAE's mean codes of the judge's changed test images beside the
+    KL model's (6.1's), each in its own first two principal components, and the same walks
+    between class means (part 7's) decoded by both; from what the judge measured."""
+    n, total, data = int(run.inputs["changed"]), len(run.inputs["x_eval"]), settings.data()
+    walked = slice(total + settings.NUM_CLASSES, total + settings.NUM_CLASSES + len(explore.WALKS) * explore.STEPS)
+    drawn = []
+    for name, title in (("kl", "KL (the VAE 6.1 trained)"), ("evaluate", "MMD (your VAE trained with mmd.py)")):
+        try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+            mu = array(run, name, "mu", (total, settings.LATENT_SIZE))[:n]
+            walks = end_to_end.decoded(run, name, run.inputs["mixed"])[walked]
+        except Fail:
+            continue
+        drawn.append((title, explore.principal_components(mu), walks))
+    if not drawn:
+        return []
+    rows = [walks[k * explore.STEPS:(k + 1) * explore.STEPS] for k in range(len(explore.WALKS)) for _, _, walks in drawn]
+    labels = [f"{title.split()[0]} {data.label(a)} → {data.label(b)}" for a, b in explore.WALKS for title, _, _ in drawn]
+    return [
+        ("KL and MMD: the latent space by class", latent_scatter([(t, p) for t, p, _ in drawn], run.inputs["y_eval"][:n]),
+         f"The mean codes of the {n} changed {data.title} test images by each model, on the first two principal axes "
+         "of that model's codes (same scales). The KL term pulls each image's code towards N(0, I), the MMD term only "
+         "the codes' aggregate (9.5 measures how close it is): compare how tightly each class gathers and how far apart "
+         "the classes sit.", "9.5"),
+        ("KL and MMD: the same walks between class means", image_rows(np.concatenate(rows), explore.STEPS, labels),
+         f"Each pair of rows walks from the mean code of one class to that of another ({explore.STEPS} evenly spaced "
+         f"codes, both ends included; the means of the judge's unchanged {data.title} images in each model's own "
+         "latent space), decoded by that model's decoder.", "9.4"),
+    ]

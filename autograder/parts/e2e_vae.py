@@ -20,3 +20,8 @@ def inputs(rng):
 MEASURES = [("evaluate", "scoring the trained model on the judge's test images", end_to_end.evaluate(False))]
 TESTS = [Test("6.1", f"VAE trained {settings.EPOCHS} epochs reaches loss < {{loss_threshold:.0f}}", 8,
               lambda run, i: end_to_end.check_loss(run, i, "VAE"))]
+
+
+def pictures(run):
+    """The VAE's reconstructions of the changed test images 6.1 was scored on."""
+    return end_to_end.reconstructions(run, "VAE", "6.1")

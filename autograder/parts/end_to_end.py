@@ -17,6 +17,7 @@ import numpy as np
 
 from ..kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot, sigmoid
 from .. import distort, settings
+from ..drawing import reconstruction_pairs
 from . import models
 
 CHUNK = 500  # images per call of the exported encoder and decoder
@@ -266,3 +267,20 @@ def check_loss(run, i, model, bar=None):
         raise Fail(message + f". Check the loss, the learning rate use and that every batch is trained on.{timed}")
     return credit, (f"{message}; partial credit runs linearly to 0 at {bar.zero:.0f}. "
                                  f"A larger hidden size or another layer usually gets below it.{timed}")
+
+
+def reconstructions(run, model, number):
+    """[The picture of the first 10 changed test images above what the trained `model` (VAE or
+    CVAE) made of them], or [] when the measured values do not allow it."""
+    if run.problem("evaluate"):
+        return []
+    shuffled = run.arrays.get("evaluate.x_hat_shuffled")
+    if shuffled is None or shuffled.size != len(run.inputs["order"]) * settings.IMAGE_SIZE:
+        return []
+    x_hat = np.empty((len(shuffled), settings.IMAGE_SIZE))
+    x_hat[run.inputs["order"]] = shuffled.reshape(len(shuffled), -1)
+    return [(f"{model}: test images and their reconstructions",
+             reconstruction_pairs(run.inputs["x_eval"][:10], np.clip(x_hat[:10], 0, 1)),
+             f"The first 10 of the {settings.EVAL_IMAGES} changed {settings.data().title} test images {number} was "
+             "scored on (turned and stretched by the judge's secret transformation), above what your trained model "
+             "made of them.", number)]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..kit import Fail, Test, array, close, linear_credit, one_hot
 from .. import judge_classifier, settings
+from ..drawing import image_rows, latent_scatter
 from . import end_to_end, models
 
 NAME = "explore"
@@ -364,3 +365,37 @@ TESTS = [
          check_probe),
     Test("7.8", "6.1's class-mean codes decode to their classes (at least {walk_bar} of 10)", 2, check_walk),
 ]
+
+
+def pictures(run):
+    """Part 7's pictures of the VAE 6.1 trained, from what the judge measured: its mean codes of
+    the judge's changed test images in their first two principal components (the judge's PCA),
+    walks between class means and the perturbation grid (the judge's codes, 6.1's decoder)."""
+    n, total = int(run.inputs["changed"]), len(run.inputs["x_eval"])
+    try:  # read as the checks read them: missing, misshapen or non-finite values draw nothing
+        mu = array(run, "inside", "mu", (total, settings.LATENT_SIZE))
+        pictured = end_to_end.decoded(run, "inside", run.inputs["mixed"])[total:total + PICTURED]
+    except Fail:
+        return []
+    codes, labels = mu[:n], run.inputs["y_eval"][:n]
+    data, classes, steps = settings.data(), settings.NUM_CLASSES, STEPS
+    walks = pictured[classes:classes + len(WALKS) * steps]
+    grid = pictured[classes + len(walks):]
+    dims = grid_dims(mu)
+    quantiles = [f"{q:+.1f}" for q in QUANTILES]
+    return [
+        ("VAE: the latent space by class", latent_scatter([("", principal_components(codes))], labels),
+         f"The mean codes of the {n} changed {data.title} test images, by the VAE 6.1 trained, projected on their "
+         f"two principal axes (the judge's PCA), coloured by class. Two of {codes.shape[1]} dimensions show only "
+         "part of what 7.7's probe reads: classes that overlap here may still be apart in the others.", "7.7"),
+        ("VAE: walks between class means", image_rows(walks, steps, [f"{data.label(a)} → {data.label(b)}"
+                                                                      for a, b in WALKS]),
+         f"Each row decodes {steps} evenly spaced codes from the mean code of one class to that of another (both "
+         f"ends included; the means of the judge's unchanged {data.title} images), with 6.1's decoder: a smooth morph "
+         "shows a latent space without holes between classes.",
+         "7.8"),
+        ("VAE: the perturbation grid", image_rows(grid, SIDE, quantiles, quantiles),
+         f"Codes that are 0 except z[{dims[0]}] (down the rows) and z[{dims[1]}] (across), the two dimensions in which "
+         f"the codes vary most, set to the normal quantiles of linspace(0.05, 0.95, {SIDE}) (the labels), "
+         "decoded by 6.1's decoder.", "7.8"),
+    ]
