@@ -31,6 +31,17 @@ FAST = settings.Limits().scaled(unit_timeout=60, memory_mb=2500)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs the grader on submissions (not in make test-fast)")
+    config.addinivalue_line("markers", "minutes(n): takes about n minutes on 2 busy cores; started first")
+
+
+def pytest_collection_modifyitems(items):
+    """Longest first: the tests marked minutes(n) by n, then the other slow tests, then the fast
+    ones. make test's workers start on the first tests of their share and take from each other's
+    ends, so a long test never starts last and the short ones fill the gaps."""
+    def order(item):
+        minutes = item.get_closest_marker("minutes")
+        return (0, -minutes.args[0]) if minutes else (1 if item.get_closest_marker("slow") else 2, 0)
+    items.sort(key=order)
 
 
 def numbers(stage):

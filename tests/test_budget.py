@@ -25,6 +25,7 @@ def train_vae(model, train_loader, args, is_cvae=False):
 '''
 
 
+@pytest.mark.minutes(1)
 @pytest.mark.slow
 def test_a_grading_that_would_overrun_stops_a_part_and_writes_results_in_time(submission, tmp_path):
     folder = submission(assignment_extra=SLOW_TRAINING)

@@ -125,7 +125,7 @@ def test_a_new_part_needs_only_its_module_the_course_file_and_one_line(tmp_path)
         (root / "autograder" / "parts" / "extra.py").write_text(worked_example())
         listing = root / "autograder" / "parts" / "__init__.py"
         before = listing.read_text()
-        listing.write_text(re.sub(r'^(NAMES = \(.*)\)$', r'\1, "extra")', before, count=1, flags=re.M))
+        listing.write_text(re.sub(r'^(NAMES = \([^)]*)\)', r'\1, "extra")', before, count=1, flags=re.M))
         changed = [a for a, b in zip(before.splitlines(), listing.read_text().splitlines()) if a != b]
         assert len(changed) == 1
         course = write(tmp_path, 'parts = ["loss", "extra"]\n[tests]\n"9.1" = { extra_credit = true }')

@@ -1,5 +1,5 @@
-"""Part 7 (explore.py) graded on real code: planted bugs lose exactly their test, a correct
-submission in other forms loses nothing, the stencil earns nothing, and the look inside the
+"""Part 7 (explore.py) graded on real code: planted bugs lose exactly their test (a correct
+submission in other forms loses nothing: test_end_to_end.py grades it with every part), the stencil earns nothing, and the look inside the
 VAE counts only on the VAE 6.1 trained, whatever this part's own process exports.
 The checks themselves, on fabricated measurements: test_checks.py."""
 import numpy as np
@@ -9,7 +9,7 @@ from autograder import sandbox
 from autograder.course import CourseError, load
 from autograder.grade import with_host
 from autograder.parts import explore
-from conftest import EXPLORE, NO_TRAINING, POINTS, ROOT, full, message, numbers
+from conftest import EXPLORE, NO_TRAINING, POINTS, ROOT, message, numbers
 
 UNITS = ("7.1", "7.2", "7.3", "7.4", "7.5", "7.6")  # need no trained model
 REFERENCE = (ROOT / "solution" / "explore.py").read_text()
@@ -71,16 +71,6 @@ def test_without_a_trained_vae_the_look_inside_says_why_and_the_stencil_earns_no
         assert "not implemented yet" in message(results, number), message(results, number)
     for number in ("7.7", "7.8"):
         assert "6.1" in message(results, number)
-
-
-@pytest.mark.slow
-def test_a_correct_submission_in_other_forms_earns_every_point(submission, grade_it):
-    """tests/submissions/explore_style: encode_all through call(), PCA by SVD, segment means, a
-    walk as start + t (end - start), argsort, scattering, erfinv quantiles, a 2 x 64 tanh probe
-    with softmax outputs; on the reference VAE trained by 6.1."""
-    folder = submission(explore_text=(ROOT / "tests" / "submissions" / "explore_style" / "explore.py").read_text())
-    results, scores = grade_it(folder, ["e2e_vae", "explore"], course=load(EXPLORE))
-    assert scores == full("e2e_vae", "explore"), results["tests"]
 
 
 INJECTING = '''

@@ -539,6 +539,7 @@ def borrowing(file, part, names):
             + "".join(f"\n{name} = _borrowed({name!r}, {part!r})\n" for name in names))
 
 
+@pytest.mark.minutes(1)
 def test_no_function_can_call_the_judges_version_of_itself(submission, grade_it):
     """Parts 8-10 trace a function built on others with the judge's versions of those others
     (judges/). A submission whose functions call the judge's version of themselves, found in the

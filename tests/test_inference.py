@@ -1,13 +1,12 @@
 """Part 10 (inference.py) graded on real code: planted bugs lose exactly the points in their row,
-a correct inference.py in another style loses nothing, the stencil earns nothing. The checks on
-fabricated measurements: test_checks.py."""
+the stencil earns nothing. A correct inference.py in another style: test_end_to_end.py (every part
+at once). The checks on fabricated measurements: test_checks.py."""
 import pytest
 
 from autograder.course import load
-from conftest import INFERENCE, ROOT, assert_lost_exactly, full, message, numbers, stencil_submission
+from conftest import INFERENCE, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 
 PART10 = ("inference", "e2e_inference")
-STYLE = ROOT / "tests" / "submissions" / "inference_style" / "inference.py"
 
 # An svi that runs SVI (fitted_svi) on any decoder but the trained model's, and on that one returns
 # the encoder's q of the training image (of the first 6,000) whose top half is nearest: the student
@@ -88,6 +87,7 @@ def test_every_course_with_part_10_grades_both_halves_and_all_parts_has_it():
     assert {"inference", "e2e_inference"} <= {part.NAME for part in load(ROOT / "courses" / "all-parts.toml").parts}
 
 
+@pytest.mark.minutes(1.5)
 @pytest.mark.slow
 @pytest.mark.parametrize("bugs", GRADINGS, ids=lambda bugs: ", ".join(bugs))
 def test_planted_bugs_lose_exactly_their_points(bugs, submission, grade_it):
@@ -103,11 +103,3 @@ def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
     assert scores == {n: 0.0 for part in PART10 for n in numbers(part)}
     for number in numbers("inference") + numbers("e2e_inference"):  # InferenceVAE.__init__ says so too
         assert "not implemented yet" in message(results, number), message(results, number)
-
-
-@pytest.mark.slow
-def test_a_correct_inference_in_another_style_earns_every_point(submission, grade_it):
-    """tests/submissions/inference_style: log-sigmoid, the top half by rows, an explicit
-    tf.while_loop with RMSProp and momentum (another step size, 300 steps, 5 samples), a mask."""
-    results, scores = grade_it(submission(inference_text=STYLE.read_text()), PART10, course=load(INFERENCE))
-    assert scores == full(*PART10), results["tests"]

@@ -65,6 +65,7 @@ def read_csv(out):
         return {row["submission"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.minutes(2.5)
 @pytest.mark.slow  # grades a small class
 def test_a_class_is_regraded_summarised_resumed_and_rescored_with_new_points(tmp_path):
     export, out, course = make_export(tmp_path), tmp_path / "out", tmp_path / "course.toml"
