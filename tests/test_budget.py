@@ -1,6 +1,7 @@
 """Never killed by the platform: the grader plans within the course file's timeout and the
 CPU it really has, stops a part that cannot finish and says what to raise, and always
 writes results.json in time."""
+import html
 import json
 import os
 import subprocess
@@ -83,7 +84,7 @@ def test_the_plan_uses_the_cpu_it_measures_under_one_core(tmp_path):
     graded = grade_printing_plan(["taskset", "-c", "0"], tmp_path)
     assert "CPU measured 1 (1 cores)" in graded["output"], graded["output"][:500]
     assert "fewer than the 2 the course file states" in graded["output"]
-    assert "TensorFlow uses 2 thread(s) per operation, as the course file's cpus say" in graded["output"]
+    assert "TensorFlow uses 2 thread(s) per operation, as the course file's cpus say" in html.unescape(graded["output"])
     assert graded["score"] == 15
 
 
