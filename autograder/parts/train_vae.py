@@ -20,6 +20,9 @@ NAME = "train_vae"
 FILES = ("vae.py", "assignment.py")
 TOY_LATENT = 4
 IMAGES, BATCH, EPOCHS = 1024, 128, 3
+C_SCALE = 8.0  # c's own weights on mu and logvar: large, so wrong labels change the loss a lot
+SUM_TOLERANCE = 1e-3  # 5.1, 5.4: relative
+SEPARATION = 5 * SUM_TOLERANCE  # every wrong c moves 5.4's sum by at least this, relative
 SCENARIOS = {  # name: (conditional, optimizer, learning rate, epochs)
     "sum": (False, "SGD", 0.0, 1), "update": (False, "Adam", 1e-3, 1),
     "lower": (False, "Adam", 1e-2, EPOCHS), "cvae_sum": (True, "SGD", 0.0, 1)}
@@ -80,17 +83,61 @@ def with_weights(tf, conditional, weights, x):
     return model
 
 
+def draw_weights(rng, conditional):
+    """Starting weights of a stand-in, in weight_shapes order (c's own effect on mu and
+    logvar is strong: uniform in +-C_SCALE)."""
+    return [rng.uniform(-scale, scale, shape).astype(np.float32)
+            for k, shape in enumerate(weight_shapes(conditional))
+            for scale in [C_SCALE if k == 4 else 1.0 / np.sqrt(shape[0])]]
+
+
+def toy_cvae_numpy(weights, x, c):
+    """The stand-in CVAE's outputs in numpy (twin of toy_model's ToyCVAE), for images x
+    [N,1,28,28] and c [N,10]: x_hat [N,1,28,28], mu and logvar [N,4]."""
+    flat = x.reshape(len(x), -1)
+    stats = np.concatenate([flat, c], 1) @ weights[0] + weights[1] + c @ weights[4]
+    mu, logvar = stats[:, :TOY_LATENT], stats[:, TOY_LATENT:]
+    image = 1.0 / (1.0 + np.exp(-(np.concatenate([mu, c], 1) @ weights[2] + weights[3])))
+    return image.reshape(-1, 1, 28, 28), mu, logvar
+
+
+def wrong_cs(labels):
+    """The wrong c's [N,10] a train_vae may give the CVAE: zeros, one class for every image,
+    each label plus one. (Labels swapped between images of one batch change only the
+    cross terms of a sum, so a sum cannot tell them: no test claims to.)"""
+    n = len(labels)
+    return ([np.zeros((n, settings.NUM_CLASSES), np.float32)]
+            + [one_hot(np.full(n, k)) for k in range(settings.NUM_CLASSES)]
+            + [one_hot((labels + 1) % settings.NUM_CLASSES)])
+
+
+def telling_weights(rng, images, labels):
+    """Starting weights of the stand-in CVAE under which every c of wrong_cs moves the sum
+    of batch losses (5.4) by at least SEPARATION of itself, so no wrong c can pass by luck
+    (with weights drawn at random about 3% of gradings could not tell zeros from labels)."""
+    x = images[:, None].astype(np.float64) / 255.0
+
+    def total(weights, c):
+        x_hat, mu, logvar = toy_cvae_numpy(weights, x, c)
+        return batch_sum(stand_in_per_image(x_hat, x, mu, logvar))
+
+    for _ in range(100):  # about half the draws pass; 100 failures in a row do not happen
+        weights = draw_weights(rng, True)
+        right = total(weights, one_hot(labels))
+        if all(abs(total(weights, c) - right) >= SEPARATION * right for c in wrong_cs(labels)):
+            return weights
+    raise RuntimeError("no stand-in CVAE weights tell wrong labels from right ones")
+
+
 def build_inputs(rng):
-    """What the student's process gets: 1024 MNIST training images and the stand-ins'
-    starting weights (nothing secret)."""
+    """What the student's process gets: 1024 training images with their labels and the
+    stand-ins' starting weights (nothing secret)."""
     with np.load(settings.data_npz()) as mnist:
         pick = rng.choice(len(mnist["y_train"]), IMAGES, replace=False)
         images, labels = mnist["x_train"][pick], mnist["y_train"][pick]
     given = {"images": images, "labels": labels, "batch_size": np.array(BATCH), "epochs": np.array(EPOCHS)}
-    for conditional in (False, True):
-        for k, shape in enumerate(weight_shapes(conditional)):
-            scale = 2.0 if k == 4 else 1.0 / np.sqrt(shape[0])
-            given[f"w{int(conditional)}_{k}"] = rng.uniform(-scale, scale, shape).astype(np.float32)
+    for conditional, weights in ((False, draw_weights(rng, False)), (True, telling_weights(rng, images, labels))):
+        given.update({f"w{int(conditional)}_{k}": w for k, w in enumerate(weights)})
     return given
 
 
@@ -111,6 +158,11 @@ def stand_in_per_image(x_hat, x, mu, logvar):
     """Per-image values of stand_in_loss [N]."""
     n = len(x)
     return ((x_hat - x) ** 2).reshape(n, -1).sum(1) + (mu ** 2).sum(1) + (logvar ** 2).sum(1)
+
+
+def batch_sum(per_image):
+    """What train_vae returns for per-image losses [N]: the sum over batches of their means."""
+    return sum(per_image[s:s + BATCH].mean() for s in range(0, len(per_image), BATCH))
 
 
 def replace_everywhere(original, replacement, train_vae):
@@ -240,9 +292,9 @@ def expected_sum(run, name, i):
     """Sum over batches of the stand-in loss's batch mean, from the (unchanged) model's outputs."""
     n = len(i["images"])
     x = i["images"][:, None].astype(np.float64) / 255.0
-    per_image = stand_in_per_image(array(run, name, "x_hat", (n, 1, 28, 28)), x,
-                                   array(run, name, "mu", (n, TOY_LATENT)), array(run, name, "logvar", (n, TOY_LATENT)))
-    return sum(per_image[s:s + BATCH].mean() for s in range(0, n, BATCH))
+    return batch_sum(stand_in_per_image(array(run, name, "x_hat", (n, 1, 28, 28)), x,
+                                        array(run, name, "mu", (n, TOY_LATENT)),
+                                        array(run, name, "logvar", (n, TOY_LATENT))))
 
 
 def check_sum(run, i, name, is_cvae):
@@ -253,9 +305,9 @@ def check_sum(run, i, name, is_cvae):
                    "the batch losses (e.g. return float(total))")
     expected = expected_sum(run, name, i)
     got = report["value"]
-    if not np.isclose(got, expected, rtol=1e-3):
+    if not np.isclose(got, expected, rtol=SUM_TOLERANCE):
         batches = -(-len(i["images"]) // BATCH)
-        hint = (" It looks like the mean, not the sum." if np.isclose(got * batches, expected, rtol=1e-3)
+        hint = (" It looks like the mean, not the sum." if np.isclose(got * batches, expected, rtol=SUM_TOLERANCE)
                 else " Use one_hot(labels, 10) as c." if is_cvae else "")
         raise Fail(f"train_vae returned {got:.6g}; the sum of the {batches} batch losses is "
                    f"{expected:.6g}.{hint}")
