@@ -8,6 +8,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import stencil  # noqa: E402
+from autograder.datasets import BY_NAME as DATASETS  # noqa: E402
+from autograder.parts import PARTS  # noqa: E402
 
 
 def test_code_is_in_sync_with_solution():
@@ -63,3 +65,20 @@ print('all', len(calls))
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "all 7", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_each_part_owns_its_rubric_rows_and_they_render_on_every_data_set(dataset):
+    """Every test of every part is in exactly one of its RUBRIC rows, with its points; the
+    rubric (rows and notes) renders with each data set's bars and says nothing unfilled."""
+    for part in PARTS:
+        covered = [n for tests, _, _ in part.RUBRIC for n in stencil.span(tests)]
+        assert covered == [t.number for t in part.TESTS], part.NAME
+    text = stencil.rubric(DATASETS[dataset], PARTS)
+    record = DATASETS[dataset]
+    assert "{" not in text and f"< {record.loss_threshold:.0f} on 2,000 {record.title} test images" in text
+    assert "| 9.1–9.3 part 9 (`mmd.py`), extra credit | 1+2+2 |" in text
+    assert text.count("<!-- ONLY") == text.count("<!-- END ONLY -->") == 2
+    table = text.split("\n\n")[0].splitlines()  # one table: no blank line splits it
+    assert len(table) == 2 + sum(len(part.RUBRIC) for part in PARTS)
+

@@ -57,11 +57,12 @@ def one_run(submission, cpus, course=None):
     measured = [m for m in STAGE_LINE.finditer(results["output"]) if m[4]]
     if measured:  # one measuring process serves every part: its line repeats on each
         stages["measure"] = {"seconds": float(measured[0][4]), "peak_rss_mb": float(measured[0][5])}
-    epochs = {name: [float(s) for s in re.findall(rf"\[{name}\] epoch \d+/\d+: .*?, ([\d.]+) s", printed)]
-              for name in ("e2e_vae", "e2e_cvae")}
+    epochs = {}  # each training part's epoch times, from its progress lines
+    for name, seconds in re.findall(r"\[(\w+)\] epoch \d+/\d+: .*?, ([\d.]+) s", printed):
+        epochs.setdefault(name, []).append(float(seconds))
     accuracy = re.search(r"([\d.]+)% of \d+ generated", results["output"] + json.dumps(results["tests"]))
     return {"score": results["score"], "wall_s": wall, "cpu_s": cpu, "largest_process_peak_mb": judge_peak_mb,
-            "stages": stages, "epoch_s": {k: statistics.median(v) if v else None for k, v in epochs.items()},
+            "stages": stages, "epoch_s": {k: statistics.median(v) for k, v in epochs.items()},
             "generation_accuracy": float(accuracy[1]) / 100 if accuracy else None}
 
 
@@ -101,7 +102,7 @@ def main(argv=None):
         "largest_process_peak_mb": median_of(runs, "largest_process_peak_mb"),
         "stages": {s: {"seconds": median_of(runs, "stages", s, "seconds"),
                        "peak_rss_mb": median_of(runs, "stages", s, "peak_rss_mb")} for s in stage_names},
-        "epoch_s": {k: median_of(runs, "epoch_s", k) for k in ("e2e_vae", "e2e_cvae")},
+        "epoch_s": {k: median_of(runs, "epoch_s", k) for k in dict.fromkeys(k for r in runs for k in r["epoch_s"])},
         "generation_accuracy": median_of(runs, "generation_accuracy"),
         "scores": [r["score"] for r in runs],
     }

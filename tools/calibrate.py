@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import settings  # noqa: E402
 from autograder.course import load  # noqa: E402
-from autograder.parts import e2e_inference, e2e_mmd, inference  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
@@ -39,52 +38,6 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "mmd-style": ROOT / "tests" / "submissions" / "mmd_style",  # part 9 in other forms: median bandwidth, weight 200
     "inference-style": ROOT / "tests" / "submissions" / "inference_style",  # part 10: log-sigmoid, RMSProp SVI
 }
-MEASURE = {"3.2": r"sampling ratio ([\d.]+)", "4.2": r"sampling ratio ([\d.]+)",
-           "4.5": r"a new c moves it (\d+)%", "4.6": r"a new c moves it (\d+)%",
-           "6.1": r"loss per image ([\d.]+)", "6.2": r"loss per image ([\d.]+)", "6.3": r"([\d.]+)% of",
-           "6.1 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
-           "6.2 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
-           "6.3 final": r"after \d+ epochs: ([\d.]+) on the judge's changed",
-           "6.3 copies": r"(\d+) samples within", "6.3 closest": r"the closest at ([\d.]+|inf)",
-           "6.3 spread": r"\(spread ([\d.]+), at least",
-           "7.7": r"probe read the class of ([\d.]+)%", "7.8": r"recognised (\d+) of the",
-           "8.9": r"loss per image ([\d.]+)",
-           "8.9 gap": r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
-           "8.9 epoch": r"epochs took [\d.]+-([\d.]+) s",
-           "9.4": r"\(BCE per image\) is ([\d.]+)",
-           "9.4 gap": r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
-           "9.4 weight": r"MMD term of weight ([\d.]+)", "9.4 push": r"outward by ([\d.e+-]+)\)",
-           "9.5": r"samples of N\(0, I\) is ([\d.]+)",
-           "10.8": r"your q is ([\d.]+) nats", "10.10 svi": r"is ([\d.]+) nats per \w+ below the best Gaussian q",
-           "10.10": r"after \d+ epochs is ([\d.]+)",
-           "10.10 gap": r"after \d+ epochs is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
-           "10.11": r"\(ratio ([\d.]+)\)", "10.12": r": ([+-][\d.]+) points"}
-BARS = {"3.2": lambda v: settings.SAMPLING_RATIO - v, "4.2": lambda v: settings.SAMPLING_RATIO - v,
-        "4.5": lambda v: v - 100 * settings.C_EFFECT, "4.6": lambda v: v - 100 * settings.C_EFFECT,
-        "6.1": lambda v: settings.data().loss_threshold - v, "6.2": lambda v: settings.data().loss_threshold - v,
-        "6.1 gap": lambda v: settings.data().max_clean_gap - v, "6.2 gap": lambda v: settings.data().max_clean_gap - v,
-        "6.3 final": lambda v: min(settings.data().loss_threshold - v, v - settings.data().final_loss_floor),
-        "6.3": lambda v: v - 100 * settings.data().accuracy_bar,
-        "6.3 copies": lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v,
-        "6.3 closest": None,  # the closest sample to a shifted training image: shown, not a bar (copies are)
-        "6.3 spread": lambda v: v - settings.data().min_sample_spread,  # the least varied class's samples
-        "7.7": lambda v: v - 100 * settings.data().probe_bar, "7.8": lambda v: v - settings.data().walk_bar,
-        "8.9": lambda v: min(settings.data().conv_loss_threshold - v, v - settings.data().conv_loss_floor),
-        "8.9 gap": lambda v: settings.data().conv_max_clean_gap - v,
-        "8.9 epoch": None,  # the slowest epoch, seconds: shown, not a bar
-        "9.4": lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor),
-        "9.4 gap": lambda v: settings.data().mmd_max_clean_gap - v,
-        "9.4 weight": lambda v: v - e2e_mmd.MIN_WEIGHT,  # the MMD term's weight by the judge's gradient
-        "9.4 push": lambda v: v,  # crowded codes pushed outward (> 0)
-        "9.5": lambda v: settings.data().mmd_prior_bar - v,
-        "10.8": lambda v: inference.SVI_EXCESS - v,
-        "10.10 svi": lambda v: e2e_inference.GATE - v,
-        "10.10": lambda v: min(settings.data().inference_loss_threshold - v, v - settings.data().inference_loss_floor),
-        "10.10 gap": lambda v: settings.data().inference_max_clean_gap - v,
-        "10.11": lambda v: settings.data().inpaint_ratio_bar - v,
-        "10.12": lambda v: v - 100 * settings.data().inpaint_gain_bar}
-
-
 def variant_folder(name, folder):
     folder.mkdir(parents=True)
     for source in (ROOT / "solution").glob("*.py"):  # what a variant does not write itself: the reference's
@@ -108,7 +61,7 @@ def grade_once(folder, seed, results, course, stages):
                    env=env, check=True, capture_output=True)
     tests = {e["number"]: e for e in json.loads(results.read_text())["tests"]}
     row = {}
-    for number, pattern in measured(course, stages):
+    for number, (pattern, _) in measured(course, stages).items():
         test = tests[number.split()[0]]
         found = re.search(pattern, test["output"])
         value = None if not found else float(found[1]) - float(found[2]) if number.endswith("gap") else float(found[1])
@@ -117,14 +70,16 @@ def grade_once(folder, seed, results, course, stages):
 
 
 def measured(course, stages):
-    """(number, pattern) of MEASURE for the tests of the parts graded in `stages`."""
-    graded = {t.number for part in course.parts if part.NAME in stages.split(",") for t in course.tests[part.NAME]}
-    return [(number, pattern) for number, pattern in MEASURE.items() if number.split()[0] in graded]
+    """{key: (pattern, margin)} of the CALIBRATION of the parts graded in `stages`: what each
+    part reads from its tests' messages ("6.1", "6.1 gap", ...; a gap's pattern has two groups,
+    its value is their difference) and the margin of a value to its bar (None: shown only)."""
+    return {key: entry for part in course.parts if part.NAME in stages.split(",")
+            for key, entry in getattr(part, "CALIBRATION", {}).items()}
 
 
-def margin(number, value):
+def margin(bar, value):
     """Distance of a measured value to its bar (negative: the bar was missed)."""
-    return None if value is None or BARS[number] is None else BARS[number](value)
+    return None if value is None or bar is None else bar(value)
 
 
 def main(argv=None):
@@ -151,9 +106,9 @@ def main(argv=None):
     print(f"\n{'variant':<13} {'test':<5} {'pass rate':>9} {'worst value':>12} {'worst margin':>13}")
     summary = {}
     for name, rows in table.items():
-        for number, _ in measured(course, args.stages):
+        for number, (_, bar) in measured(course, args.stages).items():
             values = [r[number]["value"] for r in rows]
-            margins = [margin(number, v) for v in values]
+            margins = [margin(bar, v) for v in values]
             worst = min(range(len(rows)), key=lambda k: margins[k] if margins[k] is not None else -1e9)
             rate = sum(r[number]["passed"] for r in rows) / len(rows)
             summary[f"{name} {number}"] = {"pass_rate": rate, "worst_value": values[worst],

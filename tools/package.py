@@ -61,8 +61,7 @@ PRIVATE = {"autograder/judge.key"}
 
 
 RUBRIC_ROW = re.compile(r"^\| (\d+\.\d+)(?:–(\d+\.\d+))? ([^|]*)\| [^|]*\| (.*) \|$")
-ONLY = re.compile(r"<!-- ONLY (\S+) -->\n(.*?)<!-- END ONLY -->\n", re.S)  # a passage about one test
-DATA_RUBRIC = re.compile(r"<!-- BEGIN DATA RUBRIC.*?-->\n.*?<!-- END DATA RUBRIC -->\n", re.S)
+ONLY = re.compile(r"<!-- ONLY (\S+) -->\n(.*?)<!-- END ONLY -->\n", re.S)  # a passage about some tests
 PARTS_TABLE = re.compile(r"<!-- PARTS TABLE -->\n.*?<!-- END PARTS TABLE -->\n", re.S)
 TOTAL = re.compile(r"^### How you are graded \(\d+ points\)$", re.M)
 STAFF_COURSE = re.compile(r"where the course has it \(`courses/[\w.-]+\.toml`\)")
@@ -81,8 +80,9 @@ def student_readme(course):
     shown = course.maximum() - later
     total = (f"### How you are graded ({shown:g} points" + (f", plus {extra:g} extra credit" if extra else "")
              + (f"; {later:g} more are graded after the due date)" if later else ")"))
-    body = DATA_RUBRIC.sub(lambda m: stencil.data_rubric(settings.DATASETS[course.dataset]), body)
-    body = ONLY.sub(lambda m: m.group(2) if m.group(1) in tests and tests[m.group(1)].visibility == "visible" else "",
+    body = stencil.RUBRIC.sub(lambda m: stencil.rubric(settings.DATASETS[course.dataset], course.parts), body)
+    body = ONLY.sub(lambda m: m.group(2) if any(n in tests and tests[n].visibility == "visible"
+                                                for n in m.group(1).split(",")) else "",
                     PARTS_TABLE.sub(lambda m: parts_table(course), body))
     body = STAFF_COURSE.sub("in this course", body)  # the handout has its course.toml, not courses/
     lines = [rubric_row(line, tests) for line in TOTAL.sub(total, body).splitlines()]
@@ -108,7 +108,7 @@ def rubric_row(line, tests):
     if not match:
         return line
     first, last, label, checks = match.groups()
-    numbers = [f"{first.split('.')[0]}.{k}" for k in range(int(first.split(".")[1]), int((last or first).split(".")[1]) + 1)]
+    numbers = stencil.span(f"{first}–{last}" if last else first)
     shown = [n for n in numbers if n in tests and tests[n].visibility == "visible"]
     if not shown:
         return None

@@ -1,7 +1,7 @@
 """Generate the student stencil (code/) from the reference solution (solution/), and the
-README's data-set rubric (6.1-6.3) from tools/data_rubric.md and MNIST's record.
+README's rubric from the parts' RUBRIC rows and MNIST's record.
 
-    python tools/stencil.py            # write code/vae.py, code/assignment.py and that README block
+    python tools/stencil.py            # write code/*.py and that README block
     python tools/stencil.py --check    # exit 1 if any of them differs from what would be written
 
 Markers in solution/*.py (each on a line of its own):
@@ -19,23 +19,43 @@ SOLUTION, STENCIL = ROOT / "solution", ROOT / "code"
 FILES = tuple(sorted(p.name for p in SOLUTION.glob("*.py")))  # every file of the reference
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STENCIL_LINE = re.compile(r"^(\s*)# STENCIL: (.*)$")
-DATA_RUBRIC = re.compile(r"(<!-- BEGIN DATA RUBRIC.*?-->\n).*?(<!-- END DATA RUBRIC -->\n)", re.S)
+RUBRIC = re.compile(r"(<!-- BEGIN RUBRIC.*?-->\n).*?(<!-- END RUBRIC -->\n)", re.S)
 
 
-def data_rubric(record):
-    """The data-set part of the rubric (6.1-6.3 and the notes after them) for a data set's
-    record (autograder/datasets): tools/data_rubric.md with its bars and notes."""
+def span(tests):
+    """The tests a rubric row covers: "7.1–7.6" -> ["7.1", ..., "7.6"]."""
+    first, _, last = tests.partition("–")
+    major, low = first.split(".")
+    return [f"{major}.{k}" for k in range(int(low), int((last or first).split(".")[1]) + 1)]
+
+
+def rubric(record, parts):
+    """The rubric of `parts` on the data set of `record` (autograder/datasets): a table of their
+    RUBRIC rows with the points of their tests, then their RUBRIC_NOTES, each once, marked with
+    the tests it is about (a handout leaves out a note about tests it does not show: package.py)."""
     fields = {**dataclasses.asdict(record), **record.notes}
-    return (ROOT / "tools" / "data_rubric.md").read_text().format(**fields)
+    lines, notes = ["| test | points | what is checked |", "|---|---|---|"], {}
+    for part in parts:
+        points = {t.number: t.points for t in part.TESTS}
+        for tests, label, checks in part.RUBRIC:
+            numbers = "+".join(f"{points[n]:g}" for n in span(tests))
+            lines.append(f"| {tests} {label} | {numbers} | {checks.format(**fields)} |")
+        for tests, note in getattr(part, "RUBRIC_NOTES", ()):
+            notes.setdefault(note, [])
+            notes[note] += [n for n in tests if n not in notes[note]]
+    for note, tests in notes.items():
+        lines += ["", f"<!-- ONLY {','.join(tests)} -->", note.format(**fields), "<!-- END ONLY -->"]
+    return "\n".join(lines) + "\n"
 
 
 def readme():
-    """README.md with its data-set rubric rendered for MNIST (the default course's)."""
+    """README.md with its rubric rendered for every part on MNIST (the default course's data set)."""
     sys.path.insert(0, str(ROOT))
     from autograder.datasets import BY_NAME
+    from autograder.parts import PARTS
 
     text = (ROOT / "README.md").read_text()
-    return DATA_RUBRIC.sub(lambda m: m.group(1) + data_rubric(BY_NAME["mnist"]) + m.group(2), text)
+    return RUBRIC.sub(lambda m: m.group(1) + rubric(BY_NAME["mnist"], PARTS) + m.group(2), text)
 
 
 def strip(text, name="<text>"):
@@ -90,7 +110,7 @@ def main(argv=None):
             target.write_text(text)
             print(f"wrote {target.relative_to(ROOT)}")
     if args.check and stale:
-        print(f"out of date with solution/ (or tools/data_rubric.md): {', '.join(stale)}. Run `make stencil`.")
+        print(f"out of date with solution/ (or the parts' RUBRIC): {', '.join(stale)}. Run `make stencil`.")
         return 1
     return 0
 

@@ -70,7 +70,7 @@ class Dataset:
     inpaint_ratio_bar: float
     inpaint_gain_bar: float
     inpaint_gain_floor: float
-    notes: dict  # the handout's sentences about this data set's bars (tools/data_rubric.md)
+    notes: dict  # sentences about this data set's bars, for the parts' RUBRIC (tools/stencil.py)
 
     def label(self, k):
         """The name of class k, e.g. "7" or "Sneaker"."""

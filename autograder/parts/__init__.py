@@ -14,6 +14,12 @@ its part (see README.md, "Adding a part"):
                          stateless: graphs.py)
     pictures(run)        optional: [(title, PNG, caption, test number)] drawn from what was
                          measured (drawing.py's toolkit), laid out by report.py
+    RUBRIC               [(tests, label, what is checked)]: its rows of the rubric, with the data
+                         set's {bars} (tools/stencil.py renders them); RUBRIC_NOTES [(tests, text)]
+                         optional paragraphs after the rubric, shown while one of those tests is shown
+    CALIBRATION          optional {key: (regex, margin(value) or None)}: what tools/calibrate.py
+                         reads from the message of test key.split()[0] ("6.1 gap": two groups, their
+                         difference), and the value's distance to its bar
     TRAINING_SHARE       for parts that train: their share of the training budget
     USES, USED_ENDPOINTS for a part that looks inside the model another part trained: that part,
     NO_HOST              its endpoints this part's measuring gets (grade.with_host), and what

@@ -422,3 +422,18 @@ TESTS = models.tests("8", "ConvVAE", False, (2, 3, 2, 2)) + [
     Test("8.7", "log_normal_pdf: the log density of a diagonal Gaussian, per row", 3, check_log_pdf),
     Test("8.8", "mc_loss_function: the one-sample Monte-Carlo negative ELBO, averaged over the batch", 4, check_mc_loss),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("8.1–8.4", "part 8 (`conv_vae.py`): `ConvVAE`",
+     "part 3's checks, on your `ConvVAE`: the encoder path and the decoder run; `call` returns `x_hat` "
+     "[N, 1, 28, 28] in [0, 1] with the `mu`, `logvar` of its layers and `x_hat` distributed like "
+     "`decoder(z)`; the pieces work one by one; `latent_size=7` works"),
+    ("8.5–8.8", "part 8: convolutions and densities",
+     "read from your exported graphs: the encoder's first convolution sees the image as [N, 28, 28, 1] "
+     "(channels-last, one channel) and the decoder has a transposed convolution; `first_deconv_shape` on "
+     "6 secret (size, count, stride, channels) cases; `log_normal_pdf` per row against the grader's numpy"
+     " on secret inputs (log-variances from -3 to 2); `mc_loss_function` equals the mean over the batch "
+     "of BCE - log p(z) + log q(z\\|x) for the grader's `z` (traced with the grader's own "
+     "`log_normal_pdf`, so 8.7's mistakes do not cost 8.8)"),
+]

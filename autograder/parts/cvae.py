@@ -3,6 +3,7 @@ the encoder and the decoder (and to call())."""
 import numpy as np
 
 from ..kit import Test
+from .. import settings
 from . import models
 
 NAME = "cvae"
@@ -53,3 +54,16 @@ TESTS = models.tests("4", "CVAE", True, (2, 4, 3, 2)) + [
     Test("4.5", "CVAE: the decoder's output depends on c", 2, cvae_decoder_c),
     Test("4.6", "CVAE: the encoder's output depends on c", 2, cvae_encoder_c),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("4.1–4.6", "`CVAE`",
+     "the same with `c` (so `call` must give the decoder `concat([z, c])`), plus: a new `c` moves the "
+     "decoder's image at least 2% as much as a new `z` does, and moves the encoder's `mu` at least 2% as "
+     "much as a new image does"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "4.2": (r"sampling ratio ([\d.]+)", lambda v: settings.SAMPLING_RATIO - v),
+    "4.5": (r"a new c moves it (\d+)%", lambda v: v - 100 * settings.C_EFFECT),
+    "4.6": (r"a new c moves it (\d+)%", lambda v: v - 100 * settings.C_EFFECT),
+}

@@ -59,3 +59,20 @@ def pictures(run):
          f"Your trained ConvVAE's decoder on {len(samples)} codes z ~ N(0, I) of the judge's (decoded in the same "
          "shuffled calls as the scored images).", "8.9"),
     ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("8.9", "part 8: ConvVAE end to end",
+     "your `ConvVAE` trained by your own `train_vae` (unchanged) for 5 epochs, as 6.1: mean loss per "
+     "image < {conv_loss_threshold:.0f} on the grader's 2,000 turned {title} test images (partial credit "
+     "down to 0 at {conv_loss_zero:.0f}); the message gives your epochs' times. No points below "
+     "{conv_loss_floor:.0f}, which no trained ConvVAE reaches, nor when the loss on the upright images is"
+     " more than {conv_max_clean_gap:.0f} below it"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "8.9": (r"loss per image ([\d.]+)",
+        lambda v: min(settings.data().conv_loss_threshold - v, v - settings.data().conv_loss_floor)),
+    "8.9 gap": (r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
+        lambda v: settings.data().conv_max_clean_gap - v),
+    "8.9 epoch": (r"epochs took [\d.]+-([\d.]+) s", None),  # the slowest epoch, seconds: shown, not a bar
+}

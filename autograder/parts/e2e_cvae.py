@@ -75,3 +75,34 @@ def pictures(run):
                     f"Framed in red: read as another {item} (shown). {np.mean(predicted == labels):.1%} of all "
                     f"{len(labels)} were read as the {item} asked for.", "6.3"))
     return out
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("6.2", "CVAE end to end",
+     "the same for your `CVAE`"),
+    ("6.3", "CVAE generation",
+     "the CVAE, trained on to **30 epochs**, decodes 100 `z ~ N(0, I)` per {item}; the shipped classifier"
+     " must recognise more than {accuracy_bar:.0%} as the requested {item}. Partial credit runs linearly "
+     "from {accuracy_floor:.0%} (0 points) to {accuracy_bar:.0%}. The same decoder, in the same calls, "
+     "also reconstructs the turned test images, and must score below {loss_threshold:.0f} there. No "
+     "points if a {item}'s samples do not vary with `z` or more than 1% of samples are near-copies of "
+     "{title} images (also when moved by up to 3 pixels)"),
+]
+RUBRIC_NOTES = [  # (tests, paragraph): shown after the rubric while one of those tests is shown
+    (("6.2", "6.3"), end_to_end.STORED_NOTE),
+    (("6.3",), "{generation_note}"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "6.2": (r"loss per image ([\d.]+)", lambda v: settings.data().loss_threshold - v),
+    "6.2 gap": (r"loss per image ([\d.]+) < [\d.]+ on the judge's changed test images \(([\d.]+)",
+        lambda v: settings.data().max_clean_gap - v),
+    "6.3": (r"([\d.]+)% of", lambda v: v - 100 * settings.data().accuracy_bar),
+    "6.3 final": (r"after \d+ epochs: ([\d.]+) on the judge's changed",
+        lambda v: min(settings.data().loss_threshold - v, v - settings.data().final_loss_floor)),
+    "6.3 copies": (r"(\d+) samples within",
+        lambda v: settings.MAX_COPY_FRACTION * settings.SAMPLES_PER_CLASS * settings.NUM_CLASSES - v),
+    "6.3 closest": (r"the closest at ([\d.]+|inf)",
+        None),  # the closest sample to a shifted training image: shown, not a bar (copies are)
+    "6.3 spread": (r"\(spread ([\d.]+), at least",
+        lambda v: v - settings.data().min_sample_spread),  # the least varied class's samples
+}

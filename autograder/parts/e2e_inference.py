@@ -305,3 +305,32 @@ def pictures(run):
         "saw), and the top "
         "halves with your decoder's Bernoulli means at q's mean below (what the completion tests score).", "10.12"))
     return out
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("10.10–10.12", "part 10: the 2-D model and its completions",
+     "your `InferenceVAE` trained 10 epochs by your own `train_vae` (unchanged): mean loss per image (BCE"
+     " of `sigmoid(logits)` + KL) below {inference_loss_threshold:.0f} on the grader's 2,000 turned "
+     "{title} test images (partial credit down to 0 at {inference_loss_zero:.0f}; no points below "
+     "{inference_loss_floor:.0f}, or more than {inference_max_clean_gap:.0f} above the upright images', "
+     "as for 6.1); all three count only while your `svi` infers q on your trained decoder: the grader "
+     "draws 600 {item}s from that decoder (Bernoulli pixels at secret codes, so no public split holds "
+     "them), gives them to your `svi` (with the grader's densities) with their bottom halves blanked, and"
+     " the ELBO of the q it returns must be within 3 nats per {item}, on average, of that of the best "
+     "Gaussian q the grader finds on a 91 x 91 grid of your decoder's latent space (an `svi` that returns"
+     " the encoder's q, or looks the top half up in the training split, is 6-15 below). The grader "
+     "completes each {item} with your decoder's Bernoulli means at q's mean: the bottom halves' mean BCE "
+     "must be below {inpaint_ratio_bar:g} times that of your decoder's mean image (none at 1); the "
+     "shipped classifier must read more of the completed {item}s as it reads your decoder's own image at "
+     "the secret code than of the top halves completed with the mean image, by more than "
+     "{inpaint_gain_bar:.0%} of them (partial credit from {inpaint_gain_floor:.0%})"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "10.10 svi": (r"is ([\d.]+) nats per \w+ below the best Gaussian q", lambda v: GATE - v),
+    "10.10": (r"after \d+ epochs is ([\d.]+)",
+        lambda v: min(settings.data().inference_loss_threshold - v, v - settings.data().inference_loss_floor)),
+    "10.10 gap": (r"after \d+ epochs is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
+        lambda v: settings.data().inference_max_clean_gap - v),
+    "10.11": (r"\(ratio ([\d.]+)\)", lambda v: settings.data().inpaint_ratio_bar - v),
+    "10.12": (r": ([+-][\d.]+) points", lambda v: v - 100 * settings.data().inpaint_gain_bar),
+}

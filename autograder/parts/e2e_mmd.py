@@ -276,3 +276,30 @@ def pictures(run):
          f"codes, both ends included; the means of the judge's unchanged {data.title} images in each model's own "
          "latent space), decoded by that model's decoder.", "9.4"),
     ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("9.4–9.5", "part 9: the MMD-VAE end to end, extra credit",
+     "your `VAE` trained 5 epochs by your own `train_vae` (unchanged) with your `mmd_training_loss` in "
+     "the place of `loss_function`: its reconstructions of the grader's 2,000 turned {title} test images "
+     "have a mean BCE per image below {mmd_bce_threshold:.0f} (partial credit down to 0 at "
+     "{mmd_bce_zero:.0f}; no points below {mmd_bce_floor:.0f}, or more than {mmd_max_clean_gap:.0f} above"
+     " the upright images', as for 6.1); the grader's MMD between its codes `z = mu + sigma·eps` of the "
+     "grader's 500 upright {title} images (test and training) and 2,000 samples of N(0, I) is below "
+     "{mmd_prior_bar:g} (partial credit down to 0 at {mmd_prior_zero:g}; counted only while 9.4 earns "
+     "credit). Both count only while `mmd_training_loss` trains an MMD term: by the grader's gradient of "
+     "it with respect to the codes of the grader's own batches, the push on a code that depends on the "
+     "batch's other codes (an MMD term's, which no per-image term such as KL has) is at least a "
+     "weight-0.5 MMD term's at bandwidth `sqrt(Z)` (9.4's message gives yours), and codes crowded near 0 "
+     "are pushed outward (no KL term outweighs it)"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "9.4": (r"\(BCE per image\) is ([\d.]+)",
+        lambda v: min(settings.data().mmd_bce_threshold - v, v - settings.data().mmd_bce_floor)),
+    "9.4 gap": (r"\(BCE per image\) is ([\d.]+) on the judge's \d+ changed test images \(([\d.]+)",
+        lambda v: settings.data().mmd_max_clean_gap - v),
+    "9.4 weight": (r"MMD term of weight ([\d.]+)",
+        lambda v: v - MIN_WEIGHT),  # the MMD term's weight by the judge's gradient
+    "9.4 push": (r"outward by ([\d.e+-]+)\)", lambda v: v),  # crowded codes pushed outward (> 0)
+    "9.5": (r"samples of N\(0, I\) is ([\d.]+)", lambda v: settings.data().mmd_prior_bar - v),
+}

@@ -21,6 +21,11 @@ from ..drawing import reconstruction_pairs
 from . import models
 
 CHUNK = 500  # images per call of the exported encoder and decoder
+STORED_NOTE = (  # the handout's paragraph about memorised(), with the data set's {fields}
+    "A few upright {title} images (test and training) are mixed into the end-to-end scoring: a model "
+    "whose loss on them is more than {max_clean_gap:.0f} below its loss on the turned ones, or whose loss "
+    "on the turned ones is lower than any trained model reaches ({loss_floor:.0f} after 5 epochs, "
+    "{final_loss_floor:.0f} after 30), has {title} images stored instead of learned, and earns no points there.")
 
 
 def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="", latent=settings.LATENT_SIZE):

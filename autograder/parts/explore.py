@@ -399,3 +399,27 @@ def pictures(run):
          f"the codes vary most, set to the normal quantiles of linspace(0.05, 0.95, {SIDE}) (the labels), "
          "decoded by 6.1's decoder.", "7.8"),
     ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("7.1–7.6", "part 7 (`explore.py`), on the grader's own codes",
+     "`encode_all` on 300 images in batches of 64 (a VAE, and a CVAE with labels) equals "
+     "`mu_layer(encoder(x))` image by image: no image dropped or repeated, `mu` not a sampled `z`; "
+     "`pca_2d` equals the centred codes on the two principal axes, largest first (each column up to "
+     "sign); `class_means`; `interpolate` with both endpoints; `top_variance_dims`, largest first; "
+     "`perturbation_codes`: the normal quantiles of `linspace(0.05, 0.95, 7)` on the two dimensions, 0 "
+     "elsewhere"),
+    ("7.7", "part 7: probe",
+     "your `train_probe`, trained on the codes of the {title} training images by the VAE 6.1 trained, "
+     "reads the class of the 2,000 turned test images from their mean codes (by that same VAE): more than"
+     " {probe_bar:.0%} right (partial credit from {probe_floor:.0%})"),
+    ("7.8", "part 7: class means",
+     "each class's mean code of the grader's upright {title} images (500, test and training), decoded by "
+     "6.1's decoder: the shipped classifier recognises at least {walk_bar} of the 10 as their class. 7.7 "
+     "and 7.8 count only while 6.1's VAE earns 6.1 some credit on the grader's images (loss below "
+     "{loss_zero:.0f})"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "7.7": (r"probe read the class of ([\d.]+)%", lambda v: v - 100 * settings.data().probe_bar),
+    "7.8": (r"recognised (\d+) of the", lambda v: v - settings.data().walk_bar),
+}

@@ -429,3 +429,22 @@ TESTS = [
     Test("10.8", f"svi: the fitted q's ELBO is within {SVI_EXCESS:g} nats per image of the grader's best q's", 3, check_svi),
     Test("10.9", "inpaint: the true top half, the decoder's Bernoulli means below", 1, check_inpaint),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("10.1–10.9", "part 10 (`inference.py`)",
+     "against the grader's numpy on secret inputs: `log_prior`; `bernoulli_log_density` from logits, also"
+     " for logits of ±50 to ±200 (where the log of a sigmoid gives inf or NaN); "
+     "`factorized_gaussian_log_density`; `elbo`; `top_half` (rows 0-13); `log_likelihood_top` (the top "
+     "half's pixels only); `log_joint_top`, on the grader's own small decoder; `svi` on that decoder and "
+     "48 images drawn from it (bottom halves blanked): the grader's own estimate of the ELBO of the q it "
+     "returns (with its own 256 samples, the same for every q) must be within 0.25 nats per image, on "
+     "average, of the ELBO of the best Gaussian q the grader finds on its 121 x 121 grid of the 2-D "
+     "latent space (partial credit down to 0 at 0.35; correct SVIs measured 0.02-0.16; noise drawn once "
+     "before the loop 0.43-0.70, an objective without `- log q` 0.96-1.2, q = N(0, I) 20-40); `inpaint`. "
+     "Each function is traced with the grader's versions of the ones it builds on, so a mistake costs its"
+     " own test"),
+]
+CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
+    "10.8": (r"your q is ([\d.]+) nats", lambda v: SVI_EXCESS - v),
+}

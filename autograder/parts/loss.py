@@ -109,3 +109,10 @@ TESTS = [
     Test("2.2", "loss_function: averaged over the batch, not summed", 4, loss_batch_mean),
     Test("2.3", "loss_function: the KL term vanishes exactly at mu = 0, logvar = 0", 4, loss_kl_zero),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("2.1–2.3", "`loss_function`",
+     "equals summed BCE + KL averaged over the batch; a batch repeated twice gives the same loss; the KL "
+     "term is 0 at `mu = 0, logvar = 0` and positive otherwise"),
+]

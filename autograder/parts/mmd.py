@@ -206,3 +206,16 @@ TESTS = [
     Test("9.3", "mmd_loss_function: BCE per image + weight x MMD(z, prior samples), no KL term", 2, check_loss,
          extra_credit=True),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("9.1–9.3", "part 9 (`mmd.py`), extra credit",
+     "against the grader's numpy on secret codes, bandwidths and weights: `gaussian_kernel(a, b, "
+     "bandwidth)` is `exp(-‖a_i − b_j‖² / (2·bandwidth²))` for every pair, [N, M]; `mmd(a, b, bandwidth)`"
+     " is the biased estimate (means over all pairs, the diagonal included) on secret sets: about 0 for "
+     "two samples of one distribution, growing with a shift of the mean, the same with its arguments "
+     "swapped (traced with the grader's kernel, so 9.1's mistakes do not cost 9.2); "
+     "`mmd_loss_function(x_hat, x, mu, logvar, eps, prior_z, weight, bandwidth)` is `bce_function(x_hat, "
+     "x) / N + weight · mmd(mu + exp(0.5·logvar)·eps, prior_z, bandwidth)`, with no KL term (traced with "
+     "the grader's `mmd`)"),
+]

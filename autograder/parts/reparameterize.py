@@ -97,3 +97,10 @@ TESTS = [
     Test("1.3", "reparameterize: gradients reach mu and logvar", 3, reparam_gradients),
     Test("1.4", "reparameterize: each call draws fresh noise", 2, reparam_random),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("1.1–1.4", "`reparameterize`",
+     "output shape; 20,000 samples have mean `mu` and std `exp(0.5·logvar)`; gradients reach `mu` (1) and"
+     " `logvar` (`0.5·(z−mu)`); two calls draw different noise"),
+]

@@ -360,3 +360,11 @@ TESTS = [
     Test("5.3", "train_vae: lowers the loss on a small fixed subset", 3, train_lowers),
     Test("5.4", "train_vae: trains a CVAE with one-hot labels", 3, train_cvae),
 ]
+
+
+RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with the data set's {fields}
+    ("5.1–5.4", "`train_vae`",
+     "run on small stand-in models with a stand-in loss (so only `train_vae` is judged): returns the sum "
+     "of the batch losses (one number: a float, numpy scalar or 0-d tensor); the weights move like one "
+     "Adam step per batch; the loss drops on 1,024 images; a CVAE gets `one_hot(labels, 10)`"),
+]
