@@ -655,7 +655,7 @@ def test_the_convvae_bar_gives_partial_credit_and_its_pictures_are_drawn(cases):
     fraction, words = graded(BY_NAME["e2e_conv"], values, facts, inputs)["8.9"]
     assert fraction == 1.0 and "took 13.1-14.0 s" in words, words
     bar = e2e_conv.bar()
-    assert bar.threshold == settings.data().conv_loss_threshold and bar.epochs == settings.CONV_EPOCHS
+    assert bar.threshold == settings.data().conv_loss_threshold and bar.epochs == e2e_conv.EPOCHS
     results, arrays = flatten(values)
     pictures = e2e_conv.pictures(run_of(e2e_conv, inputs, results, arrays))
     assert [(title, number) for title, _, _, number in pictures] == [

@@ -33,7 +33,7 @@ class Dataset:
     # a model with the public images stored: gap between changed and unchanged, floors no training reaches
     max_clean_gap: float
     loss_floor: float  # after settings.EPOCHS epochs
-    final_loss_floor: float  # after settings.GENERATION_EPOCHS epochs
+    final_loss_floor: float  # after parts/end_to_end.GENERATION_EPOCHS epochs
     # 6.3: the judge classifier's recognition rate of generated images (full points above, none at or below the floor)
     accuracy_bar: float
     accuracy_floor: float
@@ -43,7 +43,7 @@ class Dataset:
     probe_bar: float
     probe_floor: float
     walk_bar: int  # 7.8: of the 10 decoded class-mean codes, how many the judge classifier must recognise
-    # 8.9: the ConvVAE's loss bar after settings.CONV_EPOCHS epochs, its partial-credit end, and what no
+    # 8.9: the ConvVAE's loss bar after parts/e2e_conv.EPOCHS epochs, its partial-credit end, and what no
     # trained ConvVAE shows (memorised()): a loss below the floor, a larger changed-unchanged gap
     conv_loss_threshold: float
     conv_loss_zero: float

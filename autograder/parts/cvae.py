@@ -3,7 +3,6 @@ the encoder and the decoder (and to call())."""
 import numpy as np
 
 from ..kit import Test
-from .. import settings
 from . import models
 
 NAME = "cvae"
@@ -63,7 +62,7 @@ RUBRIC = [  # (tests, label, what is checked): the handout's rubric rows, with t
      "much as a new image does"),
 ]
 CALIBRATION = {  # what tools/calibrate.py reads from a message, and its margin to the bar
-    "4.2": (r"sampling ratio ([\d.]+)", lambda v: settings.SAMPLING_RATIO - v),
-    "4.5": (r"a new c moves it (\d+)%", lambda v: v - 100 * settings.C_EFFECT),
-    "4.6": (r"a new c moves it (\d+)%", lambda v: v - 100 * settings.C_EFFECT),
+    "4.2": (r"sampling ratio ([\d.]+)", lambda v: models.SAMPLING_RATIO - v),
+    "4.5": (r"a new c moves it (\d+)%", lambda v: v - 100 * models.C_EFFECT),
+    "4.6": (r"a new c moves it (\d+)%", lambda v: v - 100 * models.C_EFFECT),
 }

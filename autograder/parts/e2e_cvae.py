@@ -9,7 +9,7 @@ from . import end_to_end
 
 NAME = "e2e_cvae"
 FILES = ("vae.py", "assignment.py")
-EPOCHS = settings.GENERATION_EPOCHS  # trained here (the judge foresees the time they take)
+EPOCHS = end_to_end.GENERATION_EPOCHS  # trained here (the judge foresees the time they take)
 TRAINING_SHARE = 0.55  # of the training budget
 
 
@@ -23,7 +23,7 @@ def inputs(rng):
 
 MEASURES = [
     ("evaluate", "scoring the trained model on the judge's test images", end_to_end.evaluate(True)),
-    ("final", f"scoring the model trained {settings.GENERATION_EPOCHS} epochs and decoding "
+    ("final", f"scoring the model trained {end_to_end.GENERATION_EPOCHS} epochs and decoding "
               "concat([z, one_hot(digit)]) for 100 z per digit", end_to_end.final),
 ]
 
@@ -35,9 +35,9 @@ def e2e_generation(run, i):
     loss, clean = end_to_end.losses(run, i, "final", i["mixed"])
     if not loss < data.loss_threshold:
         raise Fail(f"the decoder that draws the {data.item}s must be the trained CVAE's: after "
-                   f"{settings.GENERATION_EPOCHS} epochs its loss per image on the judge's test images is {loss:.1f}, "
+                   f"{end_to_end.GENERATION_EPOCHS} epochs its loss per image on the judge's test images is {loss:.1f}, "
                    f"not below {data.loss_threshold:.0f}. No generation points.")
-    end_to_end.memorised(loss, clean, settings.GENERATION_EPOCHS)
+    end_to_end.memorised(loss, clean, end_to_end.GENERATION_EPOCHS)
     drawn = end_to_end.decoded(run, "final", i["mixed"])[len(i["x_eval"]):].reshape(-1, 1, 28, 28)
     in_unit_interval(drawn, "generated images")
     near, closest, spread = genuine.check(drawn, i["gen_labels"], Fail)
@@ -51,14 +51,14 @@ def e2e_generation(run, i):
               f"{int(settings.MAX_COPY_FRACTION * len(drawn))} allowed), the closest at {closest:.2f}; the least varied "
               f"{data.item}: {data.label(spread.argmin())} (spread {spread.min():.3f}, at least {data.min_sample_spread} "
               "needed); the same "
-              f"decoder's loss after {settings.GENERATION_EPOCHS} epochs: {loss:.1f} on the judge's changed test images")
+              f"decoder's loss after {end_to_end.GENERATION_EPOCHS} epochs: {loss:.1f} on the judge's changed test images")
     return linear_credit(accuracy, data.accuracy_floor, data.accuracy_bar, detail)
 
 
 TESTS = [
     Test("6.2", f"CVAE trained {settings.EPOCHS} epochs reaches loss < {{loss_threshold:.0f}}", 8,
          lambda run, i: end_to_end.check_loss(run, i, "CVAE")),
-    Test("6.3", f"CVAE trained {settings.GENERATION_EPOCHS} epochs generates {{item}}s the judge "
+    Test("6.3", f"CVAE trained {end_to_end.GENERATION_EPOCHS} epochs generates {{item}}s the judge "
          "classifier recognises (> {accuracy_bar:.0%})", 14, e2e_generation),
 ]
 

@@ -21,6 +21,11 @@ from ..drawing import reconstruction_pairs
 from . import models
 
 CHUNK = 500  # images per call of the exported encoder and decoder
+# The generation check (6.3) trains the same CVAE on to this many epochs. Measured: the
+# reference is recognised 76.8% after 5 epochs, 91.2% after 10, 97.1% after 20; a CVAE with
+# 2 x 256 LeakyReLU layers 89.9% after 20, 93.0% after 30. So 5 epochs cannot meet the
+# > 90% bar reliably, and 30 keeps reasonable architectures clear of it (README, rubric).
+GENERATION_EPOCHS = 30
 STORED_NOTE = (  # the handout's paragraph about memorised(), with the data set's {fields}
     "A few upright {title} images (test and training) are mixed into the end-to-end scoring: a model "
     "whose loss on them is more than {max_clean_gap:.0f} below its loss on the turned ones, or whose loss "
@@ -65,7 +70,7 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
             ex.fact("train", reported=state["reported"], seconds=state["seconds"],
                     num_batches=int(state["data"].cardinality()))
             ex.flush()
-            done, last = len(state["reported"]), settings.GENERATION_EPOCHS if conditional else epochs
+            done, last = len(state["reported"]), GENERATION_EPOCHS if conditional else epochs
             left = (last - done) * sum(state["seconds"]) / done
             print(f"{settings.PROGRESS}epoch {done}/{last}: loss per image {number / int(state['data'].cardinality()):.1f} "
                   f"(train_vae's own), {state['seconds'][-1]:.1f} s" + (f", about {left:.0f} s left" if left else ""),
@@ -83,12 +88,12 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
                 ["train"])
     ex.save("trained")
     if conditional:
-        ex.run("train_more", f"training on to {settings.GENERATION_EPOCHS} epochs",
-               lambda: train(settings.GENERATION_EPOCHS), ["train"])
+        ex.run("train_more", f"training on to {GENERATION_EPOCHS} epochs",
+               lambda: train(GENERATION_EPOCHS), ["train"])
         ex.endpoint("encode_final", models.encode_fn(model), [(CHUNK,) + form],
-                    f"exporting the encoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
+                    f"exporting the encoder trained {GENERATION_EPOCHS} epochs", ["train_more"])
         ex.endpoint("decode_final", lambda z: model.decoder(z), [(CHUNK, code)],
-                    f"exporting the decoder trained {settings.GENERATION_EPOCHS} epochs", ["train_more"])
+                    f"exporting the decoder trained {GENERATION_EPOCHS} epochs", ["train_more"])
         ex.save("final")
     return model
 
