@@ -9,9 +9,9 @@ import signal
 import sys
 from dataclasses import replace
 
-from . import settings
-from .course import CourseError, default_path, load
-from . import report
+from .config import settings
+from .config.course import CourseError, default_path, load
+from .outputs import report
 from .grade import grade_safely, table
 
 

@@ -20,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import kit, record, report, secret, settings, steps
-from .course import load as load_course
-from .locate import describe_missing, left_out, locate
-from .results import build, clean_text, table, test_entry, write
-from .budget import Budget, memory_plan
+from .judging import kit, secret
+from .outputs import record, report
+from .config import settings
+from .isolation import steps
+from .config.course import load as load_course
+from .config.locate import describe_missing, left_out, locate
+from .outputs.results import build, clean_text, table, test_entry, write
+from .config.budget import Budget, memory_plan
 from .parts import BY_NAME, needed, present
-from .sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
-from .walls import Exposed
+from .isolation.sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
+from .isolation.walls import Exposed
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 MAX_RESULTS_BYTES = 900_000  # Gradescope's limit for results.json is 1 MB

@@ -11,8 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import sandbox, settings  # noqa: E402
-from autograder.course import load as load_course  # noqa: E402
+from autograder.isolation import sandbox  # noqa: E402
+from autograder.config import settings
+from autograder.config.course import load as load_course  # noqa: E402
 from autograder.grade import ensure_training_split, grade  # noqa: E402
 from autograder.parts import PARTS  # noqa: E402
 
@@ -106,7 +107,7 @@ def without_landlock(monkeypatch):
     """Grade behind the other walls only (user ids, namespaces, seccomp, limits), so that a
     test of one of them can see what student code does there (it may write to a shared
     folder): Landlock off, and the staff-file check that replaces it off too."""
-    from autograder import landlock, walls
+    from autograder.isolation import landlock, walls
 
     monkeypatch.setattr(landlock, "available", lambda: 0)
     monkeypatch.setattr(walls, "staff_files", lambda *a, **k: [])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import budget
+from autograder.config import budget
 from conftest import ROOT, full
 
 SLOW_TRAINING = '''
@@ -110,7 +110,7 @@ def test_the_plan_reads_a_cgroup_cpu_quota(tmp_path):
 def test_training_shares_split_the_budget_and_scale_down_when_a_course_has_more_parts():
     """The core's two training parts keep 45% and 55% of training_minutes; a course that adds
     part 8 (shares 0.45 + 0.55 + 0.5) gives each its share of the same total, never more."""
-    from autograder.course import load
+    from autograder.config.course import load
     from autograder.grade import build_timeout
     from autograder.parts import BY_NAME
 

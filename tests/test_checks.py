@@ -9,11 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from autograder import distort, kit, settings
+from autograder.judging import distort, kit
+from autograder.config import settings
 from autograder.grade import PartRun, run_check
 from autograder.parts import (BY_NAME, conv_vae, e2e_conv, e2e_cvae, e2e_inference, e2e_mmd, e2e_vae, explore,
                               inference, loss, mmd, models, reparameterize, train_vae)
-from autograder.sandbox import StageRun
+from autograder.isolation.sandbox import StageRun
 
 RNG = np.random.default_rng(0)
 
@@ -916,6 +917,6 @@ def test_each_planted_bug_of_a_table_fails_its_own_test_only(part, bug, cases):
 
 def test_huge_figures_in_messages_read_as_numbers():
     """10.8's and the gate's messages: a diverged svi gives 1.452e+16 nats, not 17 digits and 3 decimals."""
-    from autograder.kit import figure
+    from autograder.judging.kit import figure
 
     assert figure(14514502917020458.0) == "1.451e+16" and figure(0.0934) == "0.093" and figure(-2.5, 1) == "-2.5"

@@ -5,7 +5,8 @@ import numpy as np
 
 import pytest
 
-from autograder import judge_classifier, settings
+from autograder.judging import judge_classifier
+from autograder.config import settings
 from autograder.datasets import BY_NAME as DATASETS
 
 

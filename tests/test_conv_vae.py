@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from autograder.course import load
-from autograder.measuring import CONVOLUTIONS
-from autograder.measuring import Endpoints
+from autograder.config.course import load
+from autograder.isolation.measuring import CONVOLUTIONS
+from autograder.isolation.measuring import Endpoints
 from autograder.parts import conv_vae, models
 from conftest import CONV, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course as courses, results
+from autograder.config import course as courses
+from autograder.outputs import results
 from autograder.parts import BY_NAME, NAMES
 from conftest import ROOT, full
 
@@ -156,7 +157,7 @@ def test_a_missing_file_costs_only_the_parts_that_need_it(tmp_path, grade_it):
 def test_the_fashion_course_is_the_core_homework_on_its_own_bars():
     """courses/fashion-mnist.toml: the same tests and points as the default, named with
     Fashion-MNIST's bars (none of MNIST's numbers), its own classifier and data file."""
-    from autograder import settings
+    from autograder.config import settings
 
     fashion, default = (courses.load(ROOT / "courses" / name) for name in ("fashion-mnist.toml", "default.toml"))
     record = settings.DATASETS["fashion_mnist"]
@@ -175,7 +176,8 @@ def test_the_unit_parts_inputs_do_not_depend_on_the_data_set(name):
     planted-bug rows are not repeated per data set (train_vae's and 6.x's are: they use its images)."""
     import numpy as np
 
-    from autograder import secret, settings
+    from autograder.judging import secret
+    from autograder.config import settings
 
     def drawn(dataset):
         settings.use(dataset)

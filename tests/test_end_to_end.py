@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ALL_STAGES, CORE_POINTS, POINTS, ROOT, full, message, numbers, sandboxed
-from autograder import settings
-from autograder.course import load
+from autograder.config import settings
+from autograder.config.course import load
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
@@ -178,7 +178,7 @@ def test_a_training_that_moves_no_weight_stops_after_its_first_epoch(submission,
 def test_the_judge_never_imports_tensorflow():
     """The orchestrating process stays small: TensorFlow only loads in stage processes."""
     code = ("import sys, tempfile; sys.path.insert(0, '.');"
-            "from autograder.grade import grade; from autograder.settings import Limits;"
+            "from autograder.grade import grade; from autograder.config.settings import Limits;"
             "grade('code', tempfile.mkdtemp() + '/r.json', Limits(), stages=('loss', 'vae'), log=lambda *a, **k: None);"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'judge imported TF';"
             "print('clean')")

@@ -5,8 +5,8 @@ The checks themselves, on fabricated measurements: test_checks.py."""
 import numpy as np
 import pytest
 
-from autograder import sandbox
-from autograder.course import CourseError, load
+from autograder.isolation import sandbox
+from autograder.config.course import CourseError, load
 from autograder.grade import with_host
 from autograder.parts import explore
 from conftest import EXPLORE, NO_TRAINING, POINTS, ROOT, message, numbers
@@ -76,7 +76,7 @@ def test_without_a_trained_vae_the_look_inside_says_why_and_the_stencil_earns_no
 INJECTING = '''
 import gc as _gc
 import tensorflow as _tf
-from autograder import student as _student
+from autograder.isolation import student as _student
 
 _save = _student.Exporter.save
 
@@ -141,7 +141,7 @@ def test_the_grid_quantiles_are_the_normal_ones():
 def test_a_function_that_returns_several_outputs_is_a_failed_measurement_not_a_crash():
     """top_variance_dims returning tf.math.top_k(...) whole (values and indices): the measuring
     process reports it as that measurement's error and goes on (it used to stop on it)."""
-    from autograder import measuring
+    from autograder.isolation import measuring
 
     measures = [("top_dims", "calling top_variance_dims", lambda e, i: {"value": (np.ones(3), np.arange(3))}),
                 ("pca", "calling pca_2d", lambda e, i: {"value": np.ones((2, 2))})]

@@ -11,10 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import report, results as results_module, settings
+from autograder.outputs import report, results as results_module
+from autograder.config import settings
 from autograder.grade import PartRun, add_pictures
-from autograder.sandbox import StageRun
-from autograder.course import load
+from autograder.isolation.sandbox import StageRun
+from autograder.config.course import load
 from conftest import ROOT
 
 

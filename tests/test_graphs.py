@@ -8,7 +8,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from autograder import graphs  # noqa: E402
+from autograder.isolation import graphs  # noqa: E402
 
 
 def saved(tmp_path, **functions):
@@ -91,7 +91,7 @@ def test_the_convolutions_of_an_endpoint_are_read_with_their_shapes_and_layouts(
     (8.5 reads these); one computed and thrown away does not count."""
     from pathlib import Path
 
-    from autograder.measuring import Endpoints
+    from autograder.isolation.measuring import Endpoints
 
     layers = tf.keras.layers
     conv, first = layers.Conv2D(4, 3, strides=2, padding="same"), layers.Conv2D(4, 3, data_format="channels_first")

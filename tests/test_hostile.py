@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import landlock, settings
+from autograder.isolation import landlock
+from autograder.config import settings
 from conftest import NO_TRAINING, ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
@@ -80,7 +81,7 @@ builtins.abs = lambda x: 0
 
 
 PATCH_THE_GRADER = '''
-import autograder.parts as _parts, autograder.student as _student, numpy as _np
+import autograder.parts as _parts, autograder.isolation.student as _student, numpy as _np
 
 
 def _forge(s, ex, given):
@@ -316,7 +317,7 @@ def test_a_lone_surrogate_in_a_message_leaves_valid_results_and_a_clean_exit(sub
 
 
 PIPE_REPORTS = '''
-import os as _os, autograder.student as _student
+import os as _os, autograder.isolation.student as _student
 
 
 def _flush(self):
@@ -547,7 +548,7 @@ def test_no_function_can_call_the_judges_version_of_itself(submission, grade_it)
     process has loaded, earns none of those functions' points: the process that traces a
     function is never handed the judge's version of it (steps.py). The functions it leaves to the
     reference, traced with the judge's versions of the borrowed ones, keep theirs."""
-    from autograder.course import load
+    from autograder.config.course import load
 
     folder = submission(
         conv_text=borrowing("conv_vae.py", "conv_vae", ["log_normal_pdf"]),

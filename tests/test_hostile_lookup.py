@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
-from autograder import settings
-from autograder.course import load
+from autograder.config import settings
+from autograder.config.course import load
 from conftest import NO_TRAINING, ROOT, message
 
 pytestmark = pytest.mark.slow  # each test runs the grader

@@ -13,7 +13,8 @@ import zipfile
 
 import pytest
 
-from autograder import sandbox, settings, users
+from autograder.isolation import sandbox, users
+from autograder.config import settings
 from conftest import ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader

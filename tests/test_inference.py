@@ -3,7 +3,7 @@ the stencil earns nothing. A correct inference.py in another style: test_end_to_
 at once). The checks on fabricated measurements: test_checks.py."""
 import pytest
 
-from autograder.course import load
+from autograder.config.course import load
 from conftest import INFERENCE, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 
 PART10 = ("inference", "e2e_inference")

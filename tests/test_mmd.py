@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from autograder.course import load
+from autograder.config.course import load
 from conftest import MMD, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 
 PART9 = ("mmd", "e2e_mmd")

@@ -4,7 +4,7 @@ reference's, or one with a bug of its own: PAIRS).
 The end-to-end part depends on all parts by design; see test_end_to_end.py."""
 import pytest
 
-from autograder.course import load
+from autograder.config.course import load
 from conftest import POINTS, ROOT, full, message
 
 

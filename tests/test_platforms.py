@@ -189,7 +189,8 @@ for name in ("geteuid", "killpg", "fork", "setresuid", "O_NOFOLLOW", "O_NONBLOCK
     if hasattr(os, name):
         delattr(os, name)
 sys.path.insert(0, ".")
-from autograder import child, grade, reading, users
+from autograder.isolation import child, reading, users
+from autograder import grade
 assert not users.is_root() and users.Slot().ids == ()
 child.set_limits(1000)
 open({str(tmp_path / 'r.txt')!r}, "w").write("data")

@@ -195,7 +195,7 @@ def test_a_terminated_regrade_ends_its_gradings(tmp_path):
 def test_a_record_is_read_back_only_under_the_key_it_was_measured_with(tmp_path):
     """record.json round-trips verdicts, log and pictures; another key, another layout or a
     damaged file reads as no record (the submission is graded again)."""
-    from autograder import record
+    from autograder.outputs import record
 
     path = tmp_path / "record.json"
     record.save(path, "k1", {"1.1": (1.0, "passed"), "1.2": (0.25, "half")}, 12.5, "log", [("t", b"\x89PNG", "c", "6.3")])
@@ -212,8 +212,8 @@ FAKE_GRADER = '''#!{python}
 grader writes them, with a hostile first line of message for every test it fails."""
 import argparse, sys
 sys.path.insert(0, {root!r})
-from autograder import record
-from autograder.course import load
+from autograder.outputs import record
+from autograder.config.course import load
 from autograder.grade import score, stamp
 
 parser = argparse.ArgumentParser()
@@ -318,7 +318,7 @@ def test_tests_md_counts_points_lost_and_the_first_line_counts_twins_as_summary_
         twins = sum(1 for r in rows.values() if r["same_files_as"])
         assert twins == 2 and re.findall(r"(\d+) (?:more )?with the same files", first) == [str(twins)], first
         assert ("0 measured before" if attempt == 0 else "10 measured before") in first
-    from autograder.course import load
+    from autograder.config.course import load
 
     graded = load(course)
     lines = (out / "tests.md").read_text().splitlines()
@@ -412,8 +412,8 @@ def test_clean_student_data_removes_every_students_data_and_clean_keeps_the_grad
 def test_a_twin_gets_its_originals_results_when_the_record_cannot_be_rescored(tmp_path):
     """A record measured under another key (the grader's files changed while the batch ran) is not
     re-scored; the twin still gets the original's results, so summary.csv lists every twin."""
-    from autograder import record
-    from autograder.course import load
+    from autograder.outputs import record
+    from autograder.config.course import load
 
     course = tmp_path / "course.toml"
     course.write_text(COURSE)
@@ -428,8 +428,8 @@ def test_a_twin_gets_its_originals_results_when_the_record_cannot_be_rescored(tm
 def test_a_course_taken_from_the_export_gets_its_data_set_fetched(tmp_path, monkeypatch):
     """make regrade fetched the default course's data set; a course taken from the export's stamp
     (Fashion-MNIST, say) has its own fetched before grading when it is not here."""
-    from autograder import settings
-    from autograder.course import load
+    from autograder.config import settings
+    from autograder.config.course import load
 
     monkeypatch.setattr(settings, "CURRENT", list(settings.CURRENT))  # the data set in use, restored after
     called = tmp_path / "called"

@@ -10,9 +10,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder import grade as grade_module, reading, results, sandbox, users, watching
-from autograder.locate import locate
-from autograder.settings import Limits
+from autograder import grade as grade_module
+from autograder.isolation import reading, sandbox, users, watching
+from autograder.outputs import results
+from autograder.config.locate import locate
+from autograder.config.settings import Limits
 from conftest import ROOT, TESTS, full, sandboxed
 
 
@@ -110,7 +112,7 @@ def test_without_landlock_readable_staff_files_refuse_the_grading(tmp_path, monk
     """Where the kernel has no Landlock, file modes are the only wall: while the reference
     solution is readable by the processes' user, nothing is graded, and the message says how
     to fix it."""
-    from autograder import landlock
+    from autograder.isolation import landlock
 
     monkeypatch.setattr(landlock, "available", lambda: 0)
     ran = []
@@ -122,11 +124,11 @@ def test_without_landlock_readable_staff_files_refuse_the_grading(tmp_path, monk
 
 
 def test_the_private_copy_holds_the_grader_code_and_nothing_of_the_staff(tmp_path):
-    from autograder import walls
+    from autograder.isolation import walls
 
     copy = walls.private_copy(tmp_path / "grader", grade_module.grader_files("mnist"))
     names = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
-    assert {"autograder/child.py", "autograder/student.py", "autograder/parts/vae.py", "code/assignment.py"} <= names
+    assert {"autograder/isolation/child.py", "autograder/isolation/student.py", "autograder/parts/vae.py", "code/assignment.py"} <= names
     assert not any(n.startswith(("solution", "tests", "courses", "outputs")) or "classifier/" in n or n.endswith((".key", ".keras"))
                    or "judges/" in n for n in names), names
     assert all(p.stat().st_mode & 0o222 == 0 for p in copy.rglob("*")), "the copy must be read-only"
@@ -213,7 +215,7 @@ def test_sparse_files_count_at_their_apparent_size(tmp_path):
 def test_the_memory_plan_fits_the_platform():
     """A build beside the waiting measuring process, or the measuring alone, plus the judge
     and the watcher's overshoot, never exceed the platform's memory (while it can hold them)."""
-    from autograder import budget
+    from autograder.config import budget
 
     for platform in (3072, 4096, 8192):
         for limit in (1500, 3000, 6000):
@@ -239,7 +241,7 @@ def test_a_step_is_handed_only_the_judge_functions_it_names(tmp_path):
     """steps.judge_source copies the named functions of judges/<part>.py with the module's
     imports and constants, and refuses a choice whose functions call one it leaves out (a step
     is never handed more than it says); the student's process loads exactly those."""
-    from autograder import steps
+    from autograder.isolation import steps
 
     text = steps.judge_source("inference", ("log_prior", "top_half"))
     assert "def log_prior" in text and "def top_half" in text and "TOP = 392" in text
@@ -255,7 +257,7 @@ def test_a_step_is_handed_only_the_judge_functions_it_names(tmp_path):
 
 def test_every_judge_function_is_handed_to_a_step_and_each_step_can_have_it():
     """Every step of every part names judge functions that exist and call only each other."""
-    from autograder import steps
+    from autograder.isolation import steps
     from autograder.parts import PARTS
 
     handed = set()

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from autograder import secret
+from autograder.judging import secret
 from conftest import ROOT
 
 

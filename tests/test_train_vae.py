@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder import kit, settings
+from autograder.judging import kit
+from autograder.config import settings
 from autograder.parts import train_vae
 
 

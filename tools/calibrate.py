@@ -24,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder import settings  # noqa: E402
-from autograder.course import load  # noqa: E402
+from autograder.config import settings  # noqa: E402
+from autograder.config.course import load  # noqa: E402
 
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),

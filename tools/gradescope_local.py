@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # noqa: E402
 
-from autograder.results import table  # noqa: E402
+from autograder.outputs.results import table  # noqa: E402
 
 ROOT = package.ROOT
 

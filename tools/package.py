@@ -22,8 +22,9 @@ import stencil  # noqa: E402
 import timing  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
-from autograder import secret, settings  # noqa: E402
-from autograder.course import CourseError, load, withheld  # noqa: E402
+from autograder.judging import secret  # noqa: E402
+from autograder.config import settings
+from autograder.config.course import CourseError, load, withheld  # noqa: E402
 from autograder.grade import grader_files  # noqa: E402
 
 ROOT = stencil.ROOT

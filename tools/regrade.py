@@ -58,11 +58,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder import results as results_module, secret, settings  # noqa: E402
-from autograder.budget import cores  # noqa: E402
+from autograder.outputs import results as results_module  # noqa: E402
+from autograder.judging import secret
+from autograder.config import settings
+from autograder.config.budget import cores  # noqa: E402
 from autograder.grade import rescore  # noqa: E402
-from autograder.locate import locate  # noqa: E402
-from autograder.course import CourseError, load  # noqa: E402
+from autograder.config.locate import locate  # noqa: E402
+from autograder.config.course import CourseError, load  # noqa: E402
 
 METADATA = "submission_metadata.yml"
 RECORD = "record.json"

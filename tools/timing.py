@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "tools" / "reference_times.json"
 README = ROOT / "README.md"
 sys.path.insert(0, str(ROOT))
-from autograder.course import load as load_course  # noqa: E402
+from autograder.config.course import load as load_course  # noqa: E402
 from autograder.parts import NAMES  # noqa: E402
 
 BEGIN, END = "<!-- BEGIN make bench ARGS=--record -->", "<!-- END make bench ARGS=--record -->"

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from autograder.course import load  # noqa: E402
+from autograder.config.course import load  # noqa: E402
 from autograder.datasets import BY_NAME  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -16,11 +16,12 @@ import shutil
 
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, close, probe, relative_change, scalar
-from ..measuring import CONVOLUTIONS, feeding, made_at, to_numpy
-from .. import graphs, settings
+from ..judging.kit import Fail, Test, array, bce, close, probe, relative_change, scalar
+from ..isolation.measuring import CONVOLUTIONS, feeding, made_at, to_numpy
+from ..isolation import graphs
+from ..config import settings
 from . import models
-from ..steps import Step
+from ..isolation.steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "conv_vae"

@@ -2,7 +2,7 @@
 the encoder and the decoder (and to call())."""
 import numpy as np
 
-from ..kit import Test
+from ..judging.kit import Test
 from . import models
 
 NAME = "cvae"

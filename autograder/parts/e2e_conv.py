@@ -4,9 +4,9 @@ as 6.1 is (end_to_end). The same shuffled decoder calls decode SAMPLES codes z ~
 judge's, for the report's picture of what the model generates."""
 import numpy as np
 
-from ..drawing import image_rows, reconstruction_pairs
-from ..kit import Fail, Test
-from .. import settings
+from ..outputs.drawing import image_rows, reconstruction_pairs
+from ..judging.kit import Fail, Test
+from ..config import settings
 from . import conv_vae, end_to_end
 
 NAME = "e2e_conv"

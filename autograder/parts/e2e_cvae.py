@@ -2,9 +2,10 @@
 loss bar after EPOCHS epochs and, trained on to GENERATION_EPOCHS, draws the digit asked for."""
 import numpy as np
 
-from ..kit import Fail, Test, in_unit_interval, linear_credit
-from .. import genuine, judge_classifier, settings
-from ..drawing import ROWS_SHOWN, digit_grid
+from ..judging.kit import Fail, Test, in_unit_interval, linear_credit
+from ..judging import genuine, judge_classifier
+from ..config import settings
+from ..outputs.drawing import ROWS_SHOWN, digit_grid
 from . import end_to_end
 
 NAME = "e2e_cvae"

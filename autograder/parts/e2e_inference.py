@@ -19,10 +19,11 @@ picture of the joint.
 """
 import numpy as np
 
-from ..drawing import image_rows, latent_scatter, posterior_contours
-from ..kit import Fail, Test, array, bce, below_bar, fact, falling_credit, figure, sigmoid
-from .. import judge_classifier, settings
-from ..steps import Step
+from ..outputs.drawing import image_rows, latent_scatter, posterior_contours
+from ..judging.kit import Fail, Test, array, bce, below_bar, fact, falling_credit, figure, sigmoid
+from ..judging import judge_classifier
+from ..config import settings
+from ..isolation.steps import Step
 from . import end_to_end
 from . import inference as unit
 

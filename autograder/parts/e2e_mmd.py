@@ -22,10 +22,10 @@ term left in it outweighs the MMD term.
 """
 import numpy as np
 
-from ..drawing import image_rows, latent_scatter
-from ..kit import Fail, Test, array, bce, below_bar, fact, scalar
-from .. import settings
-from ..steps import Step
+from ..outputs.drawing import image_rows, latent_scatter
+from ..judging.kit import Fail, Test, array, bce, below_bar, fact, scalar
+from ..config import settings
+from ..isolation.steps import Step
 from . import end_to_end, explore, models
 from . import mmd as unit
 

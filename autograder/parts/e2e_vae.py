@@ -1,6 +1,6 @@
 """Part 6.1: the student's VAE, trained by the student's train_vae, reaches the loss bar."""
-from ..kit import Test
-from .. import settings
+from ..judging.kit import Test
+from ..config import settings
 from . import end_to_end
 
 NAME = "e2e_vae"

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot, sigmoid
-from .. import distort, settings
-from ..drawing import reconstruction_pairs
+from ..judging.kit import Fail, array, fact, falling_credit, images, neg_elbo, one_hot, sigmoid
+from ..judging import distort
+from ..config import settings
+from ..outputs.drawing import reconstruction_pairs
 from . import models
 
 CHUNK = 500  # images per call of the exported encoder and decoder
@@ -37,7 +38,7 @@ def build(s, ex, conditional, given, make=None, epochs=settings.EPOCHS, suffix="
     """Student process: train the model make() gives (default: vae.py's VAE or CVAE) with the
     student's train_vae, export it after `epochs` epochs as encode{suffix} and decode{suffix}
     (and, for the CVAE, again after GENERATION_EPOCHS). Returns the model (None if none was built)."""
-    from autograder.student import call_recording_form, pristine_assignment
+    from autograder.isolation.student import call_recording_form, pristine_assignment
 
     tf, state = s.tf, {"reported": [], "seconds": []}
 

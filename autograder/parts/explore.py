@@ -15,9 +15,10 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..kit import Fail, Test, array, close, linear_credit, one_hot
-from .. import judge_classifier, settings
-from ..drawing import image_rows, latent_scatter
+from ..judging.kit import Fail, Test, array, close, linear_credit, one_hot
+from ..judging import judge_classifier
+from ..config import settings
+from ..outputs.drawing import image_rows, latent_scatter
 from . import end_to_end, models
 
 NAME = "explore"

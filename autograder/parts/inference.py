@@ -11,8 +11,8 @@ Gaussian q does better). The trained 2-D model is part e2e_inference (10.10-10.1
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, below_bar, close, figure, scalar, sigmoid
-from ..steps import Step
+from ..judging.kit import Fail, Test, array, below_bar, close, figure, scalar, sigmoid
+from ..isolation.steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "inference"

@@ -1,8 +1,8 @@
 """Part 2: loss_function(x_hat, x, mu, logvar) = (summed BCE + KL) / batch size."""
 import numpy as np
 
-from ..kit import Fail, Test, bce, close, kl, neg_elbo, scalar
-from .. import settings
+from ..judging.kit import Fail, Test, bce, close, kl, neg_elbo, scalar
+from ..config import settings
 
 NAME = "loss"
 FILES = ("vae.py",)

@@ -8,10 +8,10 @@ only. The trained MMD-VAE is part e2e_mmd.
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, bce, close, kl, scalar
-from .. import settings
+from ..judging.kit import Fail, Test, array, bce, close, kl, scalar
+from ..config import settings
 from . import models
-from ..steps import Step
+from ..isolation.steps import Step
 from .train_vae import replace_everywhere
 
 NAME = "mmd"

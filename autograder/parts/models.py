@@ -7,9 +7,9 @@ traced, and later fed by the judge, in that same form.
 """
 import numpy as np
 
-from ..kit import Fail, Test, array, close, images, in_unit_interval, one_hot, probe, relative_change
-from ..measuring import Missing
-from .. import settings
+from ..judging.kit import Fail, Test, array, close, images, in_unit_interval, one_hot, probe, relative_change
+from ..isolation.measuring import Missing
+from ..config import settings
 
 # 3.2/4.2: how far the means of call()'s x_hat and of decoder(z) with the judge's own eps may
 # drift apart, in units of their expected sampling difference (about 1 for a correct call();
@@ -66,7 +66,7 @@ def build(s, ex, conditional, given, make=None, name=None):
     call(), so that call() shows what it makes of latent_size); run call() once,
     seeing in which form it hands images to the encoder; trace call() and the encoder path
     in that form; save them all."""
-    from autograder.student import call_recording_form
+    from autograder.isolation.student import call_recording_form
 
     tf, name = s.tf, name or ("CVAE" if conditional else "VAE")
     make = make or (lambda latent: make_model(s, conditional, latent))

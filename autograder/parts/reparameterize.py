@@ -1,7 +1,7 @@
 """Part 1: reparameterize(mu, logvar) -> z = mu + exp(0.5 * logvar) * eps, eps ~ N(0, I)."""
 import numpy as np
 
-from ..kit import Fail, Test, array, close, probe
+from ..judging.kit import Fail, Test, array, close, probe
 
 NAME = "reparameterize"
 FILES = ("vae.py",)

@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from ..kit import Fail, Test, array, fact, one_hot
-from ..measuring import Missing
-from .. import settings
+from ..judging.kit import Fail, Test, array, fact, one_hot
+from ..isolation.measuring import Missing
+from ..config import settings
 
 NAME = "train_vae"
 FILES = ("vae.py", "assignment.py")
@@ -197,7 +197,7 @@ def returned(value):
 def build(s, ex, given):
     """Student process: run the student's train_vae on each scenario; report what it returned,
     the optimizer's step count and the weights it left."""
-    from autograder.student import pristine_assignment
+    from autograder.isolation.student import pristine_assignment
 
     tf = s.tf
     replace_everywhere(s.vae.loss_function, stand_in_loss(tf), s.assignment.train_vae)

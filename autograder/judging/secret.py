@@ -12,7 +12,7 @@ import secrets
 
 import numpy as np
 
-from . import settings
+from ..config import settings
 
 KEY_FILE = settings.PACKAGE / "judge.key"
 

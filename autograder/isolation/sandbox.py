@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import landlock, settings
+from . import landlock
+from ..config import settings
 from .reading import MAX_ARTIFACT_BYTES, MAX_ARTIFACT_FILES, copy_tree, read_arrays, read_json
 from .users import (as_user, become_subreaper, can_cut_network, can_refuse_sockets, clean_up, is_root,
                     readable_copies, usable_by_others, Slot)
@@ -278,7 +279,7 @@ class Sandbox:
 
     def spawn(self, kind, parts, workdir, cwd, uid, echo):
         """Start child.py `kind` for `parts` in `workdir`, as `uid`, its output collected."""
-        process = self.popen([sys.executable, "-I", str(self.runtime / "autograder" / "child.py"), kind, parts,
+        process = self.popen([sys.executable, "-I", str(self.runtime / "autograder" / "isolation" / "child.py"), kind, parts,
                               str(workdir), str(self.memory_mb(kind))], workdir, cwd, uid)
         collector = OutputCollector(process.stdout, self.limits.output_bytes, echo)
         collector.start()

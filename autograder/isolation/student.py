@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from autograder import settings
+from autograder.config import settings
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ARRAY_DUMP = re.compile(r"\[\[[-0-9eE.+\s\[\]]*(?:\.\.\.[-0-9eE.+\s\[\]]*)*\]\]")  # printed tensors

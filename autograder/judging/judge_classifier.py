@@ -18,7 +18,7 @@ import numpy as np
 def classify(images, weights=None):
     """images float32 [N, 1, 28, 28] in [0, 1] -> predicted classes int [N], by `weights`
     (default: the current data set's classifier)."""
-    from autograder import settings  # here: run as a script (main), this file imports nothing of the package
+    from autograder.config import settings  # here: run as a script (main), this file imports nothing of the package
 
     weights = weights or settings.classifier()
     with tempfile.TemporaryDirectory(prefix="vae-judge-") as tmp:

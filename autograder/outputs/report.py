@@ -17,7 +17,7 @@ def figures(runs):
     """The pictures the measured values allow, part by part in grading order: each part's
     pictures(run) (its module draws them; drawing.py is their toolkit). A part whose pictures
     fail to draw shows none; the others' still show."""
-    from .parts import BY_NAME, NAMES
+    from ..parts import BY_NAME, NAMES
 
     out = []
     for name in (name for name in NAMES if runs.get(name) is not None and name in BY_NAME):

@@ -8,7 +8,7 @@ has checked every operation in them. A part's measurements are plain functions
 import re
 import numpy as np
 
-from autograder import graphs
+from autograder.isolation import graphs
 
 CONVOLUTIONS = frozenset({"Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3D", "Conv3DBackpropInputV2"})
 CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import settings
+from ..config import settings
 
 SHIFT = 3  # pixels, in each direction
 CHUNK = 10000  # MNIST images compared at once

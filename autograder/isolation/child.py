@@ -56,7 +56,7 @@ def load_inputs(workdir):
 def build(part, step, workdir):
     submission = Path.cwd().resolve()
     sys.path.append(str(submission))
-    from autograder import steps, student
+    from autograder.isolation import steps, student
 
     given = load_inputs(workdir)
     try:
@@ -78,7 +78,7 @@ def build(part, step, workdir):
 def measure(parts, workdir):
     import tensorflow as tf
 
-    from autograder import measuring
+    from autograder.isolation import measuring
 
     for part in parts:
         tf.keras.utils.set_random_seed(1)

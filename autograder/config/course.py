@@ -24,8 +24,8 @@ from pathlib import Path
 import dataclasses
 
 from . import settings
-from .datasets import BY_NAME as DATASETS
-from .parts import BY_NAME, NAMES as ALL_PARTS
+from ..datasets import BY_NAME as DATASETS
+from ..parts import BY_NAME, NAMES as ALL_PARTS
 
 DEFAULT = settings.ROOT / "course.toml"  # in a handout or a Gradescope zip
 REPOSITORY_DEFAULT = settings.ROOT / "courses" / "default.toml"

@@ -11,8 +11,8 @@ import time
 
 import psutil
 
-from . import settings
-from .results import clean_text
+from ..config import settings
+from ..outputs.results import clean_text
 from .users import SHARED_TEMP, processes_of, sysv_objects
 
 POLL_SECONDS = 0.05

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from . import settings
+from ..config import settings
 
 ROWS_SHOWN = 10  # samples per class in digit_grid
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import settings
+from ..config import settings
 
 STAFF_FOLDERS = ("solution", "tests", "courses", "tools", "outputs", "dist", ".git")  # in a repository
 PRIVATE_FOLDERS = ("classifier", "judges")  # of the grader's package: never in the private copy
@@ -28,8 +28,8 @@ runtime, train, staff = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path.insert(0, runtime)
 found = {"imports": "", "readable": []}
 try:
-    import autograder.student, autograder.measuring
-    assert os.path.dirname(autograder.student.__file__).startswith(runtime)
+    import autograder.isolation.student, autograder.isolation.measuring
+    assert os.path.dirname(autograder.isolation.student.__file__).startswith(runtime)
     open(train, "rb").close()
 except BaseException as error:
     found["imports"] = f"{type(error).__name__}: {error}"

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from types import FunctionType, SimpleNamespace
 
-from . import settings
+from ..config import settings
 from .sandbox import StageRun
 
 

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .datasets import BY_NAME as DATASETS, DEFAULT
+from ..datasets import BY_NAME as DATASETS, DEFAULT
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
 ROOT = PACKAGE.parent  # the repository, or /autograder/source on Gradescope
 PRISTINE_ASSIGNMENT = ROOT / "code" / "assignment.py"  # the stencil's given helpers
 

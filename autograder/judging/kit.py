@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import settings
+from ..config import settings
 
 
 class Fail(Exception):

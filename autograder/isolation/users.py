@@ -28,7 +28,8 @@ try:  # libseccomp through its ctypes binding: Linux only, and the library may b
 except (ImportError, OSError, AttributeError):
     pyseccomp = None
 
-from . import landlock, settings
+from . import landlock
+from ..config import settings
 from .reading import NO_FOLLOW
 
 UID_BASE, UID_SLOTS = 62000, 500  # grading k uses uids UID_BASE + 2k (student) and + 2k + 1 (measuring)
