@@ -6,16 +6,13 @@ it never imports the student's code or TensorFlow, it draws every measuring inpu
 secret key, and it writes results.json only after every student process has been killed,
 from values the measuring processes computed and it checked itself.
 """
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,8 @@ from .config.course import load as load_course
 from .config.locate import describe_missing, left_out, locate
 from .outputs.results import build, clean_text, table, test_entry, write
 from .config.budget import Budget, memory_plan
-from .parts import BY_NAME, needed, present
+from .config.stamp import grader_files, stamp
+from .parts import BY_NAME
 from .isolation.sandbox import Sandbox, StageRun, Unsandboxed, copy_tree
 from .isolation.walls import Exposed
 
@@ -238,52 +236,6 @@ def ensure_training_split():
         np.savez(partial, x_train=data["x_train"], y_train=data["y_train"])
     os.chmod(partial, 0o644)
     os.replace(partial, target)
-
-
-def grader_files(dataset, parts=None):
-    """The files that decide how a course on `dataset` grading `parts` (names; None: every part
-    here) is graded, which the handout and the Gradescope zip carry: the grader's code with only
-    those parts' modules (and the modules and judges they import: parts.needed), not the
-    classifier's training script; that data set's record (its bars) and its classifier."""
-    record = settings.DATASETS[dataset]
-    wanted = set(needed(parts if parts is not None else present()))
-    code = []
-    for path in sorted(settings.PACKAGE.rglob("*.py")):
-        folders = path.relative_to(settings.PACKAGE).parts[:-1]
-        if {"__pycache__", "classifier"} & set(folders):
-            continue
-        if folders in (("parts",), ("judges",)) and path.stem != "__init__" and path.stem not in wanted:
-            continue
-        code.append(path)
-    return code + [settings.PACKAGE / "datasets" / f"{record.name}.toml", settings.PACKAGE / "classifier" / record.classifier]
-
-
-@lru_cache(maxsize=None)
-def grader_hash(dataset, parts=None):
-    """SHA-256 of grader_files(dataset, parts) (paths and contents), 12 hex digits: the same in a
-    clone and in the Gradescope zip. Computed once per process (the files do not change while it grades)."""
-    h = hashlib.sha256()
-    for path in grader_files(dataset, parts):
-        h.update(path.relative_to(settings.PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
-
-
-@lru_cache(maxsize=1)
-def commit():
-    """The git commit of the grader's checkout, or '' (a Gradescope zip has none)."""
-    try:
-        return subprocess.run(["git", "-C", str(settings.ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() if (settings.ROOT / ".git").exists() else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def stamp(course):
-    """Which grader graded: the hash of the files that decide the grading (grader_hash), the git
-    commit where there is one, the course file's hash and the key's fingerprint. Goes into
-    results.json (extra_data) and summary.csv, and into what a record was measured under."""
-    return {"grader": grader_hash(course.dataset, course.names()), "commit": commit(), "course": course.path.name,
-            "course_sha256": hashlib.sha256(course.path.read_bytes()).hexdigest()[:12], "key": secret.fingerprint()}
 
 
 def grade(submission, results_path, limits=None, stages=None, hidden=(), log=print, allow_unsandboxed=False,

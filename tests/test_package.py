@@ -215,7 +215,7 @@ def test_the_grader_stamp_is_the_same_in_the_gradescope_zip_as_in_the_clone(cour
         archive.extractall(tmp_path / "source")
     staff = packaging_tool.load(ROOT / "courses" / course)
     dataset = staff.dataset
-    code = f"from autograder.grade import grader_hash; print(grader_hash({dataset!r}, {tuple(staff.names())!r}))"
+    code = f"from autograder.config.stamp import grader_hash; print(grader_hash({dataset!r}, {tuple(staff.names())!r}))"
     hashes = [subprocess.run([sys.executable, "-c", code], cwd=where, capture_output=True, text=True, check=True).stdout
               for where in (ROOT, tmp_path / "source")]
     assert hashes[0] == hashes[1] and len(hashes[0].strip()) == 12

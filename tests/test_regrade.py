@@ -214,7 +214,8 @@ import argparse, sys
 sys.path.insert(0, {root!r})
 from autograder.outputs import record
 from autograder.config.course import load
-from autograder.grade import score, stamp
+from autograder.config.stamp import stamp
+from autograder.grade import score
 
 parser = argparse.ArgumentParser()
 for name in ("-m", "--course", "--submission", "--results", "--record"):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from autograder import grade as grade_module
+from autograder.config import stamp
 from autograder.isolation import reading, sandbox, users, watching
 from autograder.outputs import results
 from autograder.config.locate import locate
@@ -126,7 +127,7 @@ def test_without_landlock_readable_staff_files_refuse_the_grading(tmp_path, monk
 def test_the_private_copy_holds_the_grader_code_and_nothing_of_the_staff(tmp_path):
     from autograder.isolation import walls
 
-    copy = walls.private_copy(tmp_path / "grader", grade_module.grader_files("mnist"))
+    copy = walls.private_copy(tmp_path / "grader", stamp.grader_files("mnist"))
     names = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
     assert {"autograder/isolation/child.py", "autograder/isolation/student.py", "autograder/parts/vae.py", "code/assignment.py"} <= names
     assert not any(n.startswith(("solution", "tests", "courses", "outputs")) or "classifier/" in n or n.endswith((".key", ".keras"))

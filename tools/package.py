@@ -25,7 +25,7 @@ sys.path.insert(0, str(stencil.ROOT))
 from autograder.judging import secret  # noqa: E402
 from autograder.config import settings
 from autograder.config.course import CourseError, load, withheld  # noqa: E402
-from autograder.grade import grader_files  # noqa: E402
+from autograder.config.stamp import grader_files  # noqa: E402
 
 ROOT = stencil.ROOT
 DIST = ROOT / "dist"

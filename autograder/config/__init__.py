@@ -4,4 +4,5 @@
     settings.py  fixed settings every part shares; the data set graded on (datasets/)
     budget.py    the platform's time and memory, planned across the parts' processes
     locate.py    finding the student's files in a submission
+    stamp.py     which files make the grader (shipped, hashed, copied for each grading) and the stamp
 """

@@ -45,7 +45,7 @@ print(json.dumps(found))
 
 def private_copy(target, files):
     """Copy the grader's `files` that processes import (its modules and data set records from
-    grade.grader_files: not the classifier, not the judges' own functions, which steps.py hands
+    config.stamp.grader_files: not the classifier, not the judges' own functions, which steps.py hands
     each process as it may have them), the stencil's assignment.py and the data module its given
     helpers import to `target`, read-only for everyone (folders 0555, files 0444). Returns `target`."""
     source = settings.PACKAGE
