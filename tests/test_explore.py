@@ -176,3 +176,28 @@ def test_part_7_calls_6_1s_graphs_only_with_the_batch_they_were_traced_with():
     inside = explore.inside(TracedShapes(), inputs)
     assert inside["x_hat_shuffled"].shape == (explore.SCORED + explore.PICTURED + explore.FILLER, 1, 28, 28)
     assert explore.probed(TracedShapes(), inputs)["scores"].shape == (2000, 10)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_7_5_finds_the_variance_about_the_mean_only(seed):
+    """On every draw of the judge's codes, top_variance_dims answered by the mean square (a
+    variance that forgets to centre), the largest |mean| or the largest |value| fails 7.5; the
+    variance, with or without Bessel's correction, passes."""
+    from autograder.grade import PartRun
+    from autograder.isolation.sandbox import StageRun
+    from autograder.judging.kit import Fail
+
+    inputs = explore.inputs(np.random.default_rng(seed))
+    codes = inputs["varied"].astype(np.float64)
+    answers = {"variance": codes.var(0), "variance, ddof 1": codes.var(0, ddof=1), "mean square": (codes ** 2).mean(0),
+               "largest |mean|": np.abs(codes.mean(0)), "largest |value|": np.abs(codes).max(0)}
+    for how, values in answers.items():
+        arrays = {"top_dims.value": np.argsort(-values)[:explore.TOP_K].astype(np.int32)}
+        run = PartRun("explore", StageRun("build", "ok", 1, 1, "", {}),
+                      StageRun("measure", "ok", 1, 1, "", {"results": {"top_dims": {"ok": True}}}, arrays), inputs)
+        try:
+            explore.check_top_dims(run, inputs)
+            passed = True
+        except Fail:
+            passed = False
+        assert passed == how.startswith("variance"), (seed, how)
