@@ -1,9 +1,11 @@
 """Part 10 (inference.py) graded on real code: planted bugs lose exactly the points in their row,
 the stencil earns nothing. A correct inference.py in another style: test_end_to_end.py (every part
 at once). The checks on fabricated measurements: test_checks.py."""
+import numpy as np
 import pytest
 
 from autograder.config.course import load
+from autograder.parts import inference
 from conftest import INFERENCE, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 
 PART10 = ("inference", "e2e_inference")
@@ -103,3 +105,31 @@ def test_the_stencil_earns_nothing_and_says_not_implemented(tmp_path, grade_it):
     assert scores == {n: 0.0 for part in PART10 for n in numbers(part)}
     for number in numbers("inference") + numbers("e2e_inference"):  # InferenceVAE.__init__ says so too
         assert "not implemented yet" in message(results, number), message(results, number)
+
+
+def elbo_distances(i):
+    """10.4's wrong elbos on the judge's inputs i, each as |wrong - right| / tolerance, in numpy written out
+    again here (not inference's): log q added, summed, negated, log p or log q missing or at the mean."""
+    logits, x, z, mean, log_std = (i[k].astype(np.float64) for k in ("logits", "x", "sample", "mean", "log_std"))
+    like = (x * logits - np.logaddexp(0.0, logits)).sum(1)
+    prior = lambda v: (-0.5 * v ** 2 - 0.5 * np.log(2 * np.pi)).sum(1)  # noqa: E731
+    q = lambda v: (-0.5 * ((v - mean) / np.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(1)  # noqa: E731
+    right = np.mean(like + prior(z) - q(z))
+    wrong = {"log q added": np.mean(like + prior(z) + q(z)), "summed": np.sum(like + prior(z) - q(z)),
+             "negated": -right, "no log p": np.mean(like - q(z)), "no log q": np.mean(like + prior(z)),
+             "log p at the mean": np.mean(like + prior(mean) - q(z)),
+             "log q at the mean": np.mean(like + prior(z) - q(mean))}
+    return {name: abs(value - right) / (1e-2 + 1e-4 * abs(right)) for name, value in wrong.items()}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_elbo_inputs_tell_every_wrong_elbo_by_five_tolerances(seed):
+    i = inference.inputs(np.random.default_rng(seed))
+    assert np.abs(i["logits"]).max() > 50  # 10.2's point: the elbo is measured on the same logits
+    distances = elbo_distances(i)
+    assert min(distances.values()) >= 5, distances
+
+
+def test_elbo_inputs_are_deterministic():
+    first, again = (inference.inputs(np.random.default_rng(3)) for _ in range(2))
+    assert all(np.array_equal(first[k], again[k]) for k in first)
