@@ -4,9 +4,11 @@ pictures: test_end_to_end.py (every part at once); the checks on fabricated
 measurements: test_checks.py."""
 import sys
 
+import numpy as np
 import pytest
 
 from autograder.config.course import load
+from autograder.parts import mmd
 from conftest import MMD, ROOT, assert_lost_exactly, message, numbers, stencil_submission
 
 PART9 = ("mmd", "e2e_mmd")
@@ -72,6 +74,44 @@ def test_the_handout_rubric_shows_part_9_as_extra_credit():
     assert "| 9.4–9.5 part 9: the MMD-VAE end to end, extra credit | 2+3 extra credit |" in readme
     assert "python code/assignment.py --mmd" in readme
     assert "python code/assignment.py --mmd" not in package.student_readme(load(ROOT / "courses" / "default.toml"))
+
+
+def numpy_mmd_loss(i, codes=None, weight=None, kl_weight=0.0, per_batch=True):
+    """9.3's loss, computed here independently of the judge's functions (float64)."""
+    f = {k: np.asarray(v, np.float64) for k, v in i.items()}
+    z = f["mu"] + np.exp(0.5 * f["logvar"]) * f["eps"] if codes is None else np.asarray(codes, np.float64)
+    p, x = np.clip(f["x_hat"], 1e-7, 1 - 1e-7).reshape(len(f["x"]), -1), f["x"].reshape(len(f["x"]), -1)
+    bce = -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
+    kl = 0.5 * (np.exp(f["logvar"]) + f["mu"] ** 2 - 1 - f["logvar"]).sum(1)
+
+    def k(a, b):
+        return np.exp(-((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / (2 * float(i["bandwidth"]) ** 2))
+
+    mmd_value = k(z, f["prior_z"]).mean() * -2 + k(z, z).mean() + k(f["prior_z"], f["prior_z"]).mean()
+    n = len(x) if per_batch else 1
+    return bce.sum() / n + kl_weight * kl.sum() / n + (float(i["weight"]) if weight is None else weight) * mmd_value
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_secret_batch_tells_every_wrong_mmd_loss_by_5_tolerances(seed):
+    """9.3 cannot be passed by luck: with the old draw sigma = exp(logvar) passed about 13.9% of
+    gradings (codes = mu or eps about 0.2%); every slip is now 5 tolerances away."""
+    i = mmd.inputs(np.random.default_rng(seed))
+    mu, logvar, eps = i["mu"], i["logvar"], i["eps"]
+    right = numpy_mmd_loss(i)
+    wrong = {"the KL term in": numpy_mmd_loss(i, kl_weight=1.0),
+             "BCE summed over the batch": numpy_mmd_loss(i, per_batch=False),
+             "codes = mu": numpy_mmd_loss(i, codes=mu), "codes = eps": numpy_mmd_loss(i, codes=eps),
+             "sigma = exp(logvar)": numpy_mmd_loss(i, codes=mu + np.exp(logvar) * eps),
+             "sigma = 0.5 exp(logvar)": numpy_mmd_loss(i, codes=mu + 0.5 * np.exp(logvar) * eps),
+             "no weight": numpy_mmd_loss(i, weight=1.0), "no MMD term": numpy_mmd_loss(i, weight=0.0)}
+    tolerance = 1e-4 + 1e-4 * abs(right)  # check_loss's np.isclose(rtol=1e-4, atol=1e-4)
+    assert np.isclose(mmd.mmd_loss(i), right, rtol=1e-6, atol=0)  # the judge's float32 inputs
+    too_near = {name: abs(value - right) / tolerance for name, value in wrong.items()
+                if abs(value - right) < 5 * tolerance}
+    assert not too_near, too_near
+    again = mmd.inputs(np.random.default_rng(seed))  # the redraw is deterministic given rng
+    assert sorted(again) == sorted(i) and all(np.array_equal(i[k], again[k]) for k in i)
 
 
 @pytest.mark.minutes(1)
