@@ -6,7 +6,7 @@
 Builds dist/autograder.zip for the course (make autograder), unpacks it into DIR/source as
 Gradescope unpacks it into /autograder/source, runs its setup.sh there (DIR/venv, the data
 set baked in, the smoke grading), copies the submission's files into DIR/submission, runs
-source/run_autograder as Gradescope does and prints the table of DIR/results/results.json.
+source/run_autograder as Gradescope does (it prints its table) and then the score results.json holds.
 The setup runs once per DIR and zip; run again to grade another submission. As root, the
 image grades student code as an unprivileged user, exactly as on Gradescope.
 """
@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # noqa: E402
 
-from autograder.outputs.results import table  # noqa: E402
 
 ROOT = package.ROOT
 
@@ -78,8 +77,10 @@ def main(argv=None):
     if done.returncode != 0 or not results.is_file():
         print(f"run_autograder failed (exit {done.returncode}) and wrote no results: Gradescope would show none.")
         return 1
-    print(table(json.loads(results.read_text()), details=str(results)))
-    print(f"results written to {results}")
+    graded = json.loads(results.read_text())
+    maximum = sum(test["max_score"] for test in graded["tests"])
+    print(f"Gradescope would show {graded['score']:g} / {maximum:g} (the table above is run_autograder's own output; "
+          f"results.json: {results})")
     return 0
 
 
