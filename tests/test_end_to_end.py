@@ -24,9 +24,9 @@ PY = sys.executable
 
 
 # The suite's one grading of every part, the 30-epoch CVAE included: each file of the submission
-# is correct work written in another style than the reference (tests/submissions/).
-STYLES = {"vae.py": "handout_style", "assignment.py": "handout_style", "explore.py": "explore_style",
-          "conv_vae.py": "conv_style", "mmd.py": "mmd_style", "inference.py": "inference_style"}
+# is correct work written in another style than the reference (tests/submissions/<name>_style/):
+# {file: its style's folder}.
+STYLES = {path.name: path.parent.name for path in sorted((ROOT / "tests" / "submissions").glob("*_style/*.py"))}
 PICTURES = ("VAE: the latent space by class", "VAE: walks between class means", "VAE: the perturbation grid",
             "ConvVAE: test images and their reconstructions", "ConvVAE: samples z ~ N(0, I)",
             "KL and MMD: the latent space by class", "KL and MMD: the same walks between class means",
@@ -46,6 +46,9 @@ def test_every_part_in_other_styles_scores_full_marks_through_gradescope_entry_p
     log-sigmoid, an explicit tf.while_loop and RMSProp. Also: the pictures of parts 7-10 in
     Gradescope's overview, the epoch times in 8.9's, 9.4's and 10.10's messages, one measuring
     process said once."""
+    styled = [path.name for path in (ROOT / "tests" / "submissions").glob("*_style/*.py")]
+    course = load(ROOT / "courses" / "all-parts.toml")
+    assert sorted(styled) == sorted(set(styled)) == sorted(course.files()), "each student file in exactly one style"
     submission = tmp_path / "styles"
     submission.mkdir()
     for name, style in STYLES.items():
@@ -53,7 +56,6 @@ def test_every_part_in_other_styles_scores_full_marks_through_gradescope_entry_p
     # Like Gradescope's /autograder: readable by the unprivileged user (pytest's tmp_path is not).
     root = Path(tempfile.mkdtemp(prefix="gradescope-"))
     os.chmod(root, 0o755)
-    course = load(ROOT / "courses" / "all-parts.toml")
     try:
         subprocess.run([PY, "tools/package.py", "autograder", "--course", str(course.path), "--out", str(root)], cwd=ROOT,
                        check=True, capture_output=True)

@@ -27,16 +27,14 @@ sys.path.insert(0, str(ROOT))
 from autograder.config import settings  # noqa: E402
 from autograder.config.course import load  # noqa: E402
 
+STYLES = ROOT / "tests" / "submissions"  # <name>_style/: files of a correct submission written in another style
 VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole submission
     "reference": (2, 512, "relu"),
     "3x256-relu": (3, 256, "relu"),
     "3x512-leaky": (3, 512, "leaky_relu"),
     "2x256-leaky": (2, 256, "leaky_relu"),
-    "handout-style": ROOT / "tests" / "submissions" / "handout_style",  # 2 x 400, Flatten, Dropout
-    "explore-style": ROOT / "tests" / "submissions" / "explore_style",  # the reference VAE; part 7 in other forms, a 2 x 64 tanh probe
-    "conv-style": ROOT / "tests" / "submissions" / "conv_style",  # a ConvVAE with 32/64 filters, extra Dense layers (part 8)
-    "mmd-style": ROOT / "tests" / "submissions" / "mmd_style",  # part 9 in other forms: median bandwidth, weight 200
-    "inference-style": ROOT / "tests" / "submissions" / "inference_style",  # part 10: log-sigmoid, RMSProp SVI
+    # every folder of STYLES, its files over the reference's (a part's style folder needs no line here)
+    **{folder.name.replace("_", "-"): folder for folder in sorted(STYLES.iterdir()) if folder.is_dir()},
 }
 def variant_folder(name, folder):
     folder.mkdir(parents=True)
