@@ -3,7 +3,7 @@
     python data/fetch.py [--dataset mnist | --course FILE | --all] [--dest FILE]
 
 The data set is the course file's (`dataset = ...`; default courses/default.toml or, in a
-handout, course.toml), or --dataset. Its record (autograder/datasets.py) names the file
+handout, course.toml), or --dataset. Its record (autograder/datasets/<name>.toml) names the file
 and the sha256 of each array. Sources, in order: the destination itself if it verifies;
 $MNIST_MIRROR/<file> (a folder holding copies, e.g. a course share); Keras' cache
 (~/.keras/datasets/: mnist.npz, or the fashion-mnist/ folder of idx .gz files); Debian's
@@ -171,7 +171,7 @@ def fetch(dest=None, log=print, record=None):
         f"To fix it, put a copy of {record.file} (Keras' layout) in a folder and point MNIST_MIRROR at "
         "that folder (for example `MNIST_MIRROR=/path/to/folder make data`), or copy the "
         f"file to {dest} yourself; it must hold the official arrays x_train, y_train, "
-        "x_test, y_test (their checksums are in autograder/datasets.py)."
+        "x_test, y_test (their checksums are in autograder/datasets/<name>.toml)."
     )
 
 

@@ -5,7 +5,6 @@ Every wrong KL is written here again, apart from loss.wrong_kls and loss.separat
 import numpy as np
 import pytest
 
-from autograder.config import settings
 from autograder.parts import loss
 
 RTOL = ATOL = 1e-4  # 2.1's and 2.3's tolerance, as the handout's checks state it

@@ -57,7 +57,9 @@ def test_copying_artifacts_skips_links_fifos_and_stops_at_the_limits(tmp_path, m
     (source / "variables").mkdir(parents=True)
     (source / "saved_model.pb").write_bytes(b"graph")
     (source / "variables" / "data").write_bytes(b"x" * 100)
-    (source / "link").symlink_to(ROOT / "autograder" / "judge_classifier.py")
+    target = ROOT / "autograder" / "judging" / "judge_classifier.py"
+    assert target.is_file()  # a link to a real judge file, which the copy must not follow
+    (source / "link").symlink_to(target)
     os.mkfifo(source / "pipe")
     assert reading.copy_tree(source, tmp_path / "copy")
     assert sorted(p.name for p in (tmp_path / "copy").rglob("*")) == ["data", "saved_model.pb", "variables"]

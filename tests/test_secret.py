@@ -85,6 +85,4 @@ def test_a_digest_depends_on_names_and_contents_only(tmp_path):
 def test_a_record_measured_under_another_digest_is_graded_again():
     """The digest seeds every secret input: secret.py is part of the grader's stamp, which every
     record's key holds, so records measured under the first scheme are graded again, not re-scored."""
-    from autograder import grade
-
     assert any(path.name == "secret.py" for path in stamp.grader_files("mnist"))

@@ -4,8 +4,8 @@
 
 Runs `python -m autograder` on the submission `--runs` times and prints medians of: wall
 time, CPU seconds (user + sys of every process), peak resident memory of each stage's
-process tree and of the judge, TensorFlow's import time, epoch times of VAE and CVAE
-training and the generation accuracy. `--cpus 0` pins the run to one core with taskset,
+process tree and of the judge, TensorFlow's import time, the epoch times of every training
+part (from its progress lines) and the generation accuracy. `--cpus 0` pins the run to one core with taskset,
 as a stand-in for Gradescope's small default container. `--record` (the reference only) keeps
 the per-part figures in tools/reference_times.json and rewrites README.md's table from them:
 make autograder's estimates come from there (tools/timing.py).

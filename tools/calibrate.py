@@ -34,7 +34,7 @@ VARIANTS = {  # name -> (layers, hidden, activation), or a folder of a whole sub
     "3x512-leaky": (3, 512, "leaky_relu"),
     "2x256-leaky": (2, 256, "leaky_relu"),
     # every folder of STYLES, its files over the reference's (a part's style folder needs no line here)
-    **{folder.name.replace("_", "-"): folder for folder in sorted(STYLES.iterdir()) if folder.is_dir()},
+    **{folder.name.replace("_", "-"): folder for folder in sorted(STYLES.glob("*_style")) if folder.is_dir()},
 }
 def variant_folder(name, folder):
     folder.mkdir(parents=True)

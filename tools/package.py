@@ -23,7 +23,7 @@ import timing  # noqa: E402
 
 sys.path.insert(0, str(stencil.ROOT))
 from autograder.judging import secret  # noqa: E402
-from autograder.config import settings
+from autograder.config import settings  # noqa: E402
 from autograder.config.course import CourseError, load, withheld  # noqa: E402
 from autograder.config.stamp import grader_files  # noqa: E402
 
@@ -34,7 +34,7 @@ COMMON = {"requirements.txt": "requirements.txt", "data/fetch.py": "data/fetch.p
 
 
 def grader(course):
-    """{name: source} of the grader for `course`: the common files and grade.grader_files (its
+    """{name: source} of the grader for `course`: the common files and config.stamp.grader_files (its
     code with its parts only, and of the data sets only the course's record and judge classifier)."""
     files = [path.relative_to(ROOT).as_posix() for path in grader_files(course.dataset, course.names())]
     return {**COMMON, **{name: name for name in files}}

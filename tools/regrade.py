@@ -59,8 +59,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder.outputs import results as results_module  # noqa: E402
-from autograder.judging import secret
-from autograder.config import settings
+from autograder.judging import secret  # noqa: E402
+from autograder.config import settings  # noqa: E402
 from autograder.config.budget import cores  # noqa: E402
 from autograder.grade import rescore  # noqa: E402
 from autograder.config.locate import locate  # noqa: E402
