@@ -365,7 +365,8 @@ def svi_once(monkeypatch):
     known, original = {}, inference.svi_gaps
 
     def gaps(i, *fits, grid=None):
-        key = (id(i), b"".join(np.asarray(a).tobytes() for fit in fits for a in fit))
+        arrays = [np.asarray(a) for fit in fits for a in fit]
+        key = (id(i), *((a.shape, a.dtype.str, a.tobytes()) for a in arrays))
         if key not in known:
             known[key] = original(i, *fits, grid=grid)
         return known[key]
