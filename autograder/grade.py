@@ -263,7 +263,7 @@ def grade(submission, results_path, limits=None, stages=None, hidden=(), log=pri
         try:
             ensure_training_split()
             box = Sandbox(planned, grader_files(course.dataset, course.names()), allow_unsandboxed,
-                          threads=budget.threads())
+                          threads=budget.threads(), fork=early)
         except (Unsandboxed, Exposed) as refusal:
             problem = str(refusal)
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import landlock
+from . import forkserver, landlock
 from ..config import settings
 from .reading import MAX_ARTIFACT_BYTES, MAX_ARTIFACT_FILES, copy_tree, read_arrays, read_json
 from .users import (as_user, become_subreaper, can_cut_network, can_refuse_sockets, clean_up, is_root,
@@ -72,11 +72,14 @@ class StageRun:
 class Sandbox:
     """The processes of one grading: its folder, its user ids, its cleanup."""
 
-    def __init__(self, limits, grader, allow_unsandboxed=False, threads=None):
-        """grader: the grader's files its processes may import (walls.private_copy)."""
+    def __init__(self, limits, grader, allow_unsandboxed=False, threads=None, fork=False):
+        """grader: the grader's files its processes may import (walls.private_copy). fork: start
+        processes from the fork server (forkserver.py), where the memory plan holds one process
+        with TensorFlow loaded beside the builds (budget.IDLE_MEASURING_MB)."""
         self.limits, self.threads = limits, threads
         self.waiting = None  # a measuring process started early (start_measuring)
-        become_subreaper()
+        subreaper = become_subreaper()
+        self.forks = forkserver.server() if fork and subreaper else None  # it loads TensorFlow meanwhile
         self.slot = Slot()
         self.base = Path(tempfile.mkdtemp(prefix="vae-grading-"))
         os.chmod(self.base, 0o711)
@@ -261,14 +264,17 @@ class Sandbox:
 
     def popen(self, command, workdir, cwd, uid):
         """Start `command` in `workdir` as `uid` behind every wall this machine has: no network,
-        Landlock, seccomp. Output: a pipe (stderr joined)."""
+        Landlock, seccomp; forked by the fork server (forkserver.py) where it runs, else started
+        afresh. Output: a pipe (stderr joined)."""
         rules = landlock.ruleset(self.readable(), [str(workdir), "/dev/shm"]) if self.landlock else None
         walls = uid is not None or self.seccomp or rules is not None
+        cut_network, env = self.network_cut and uid is not None, self.environment(workdir)
         try:
-            return subprocess.Popen(
-                command, cwd=cwd, env=self.environment(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            forked = self.forks and self.forks.spawn(command, cwd, env, walls, uid, cut_network, self.seccomp, rules)
+            return forked or subprocess.Popen(
+                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=as_user(uid, self.network_cut and uid is not None, self.seccomp, rules) if walls else None)
+                preexec_fn=as_user(uid, cut_network, self.seccomp, rules) if walls else None)
         finally:
             if rules is not None:
                 os.close(rules)
@@ -289,7 +295,7 @@ class Sandbox:
         """Watch a started process to its end within `timeout`, then kill every process of its
         user (or its process tree), sparing a measuring process that waits for its jobs."""
         start = time.monotonic()
-        spare = self.waiting.process.pid if self.waiting else None
+        spare = {pid for pid in (self.waiting and self.waiting.process.pid, forkserver.pid()) if pid}
         usage = Usage(running.uid, running.workdir, spare)
         status, peak = watch(running.process, timeout, self.memory_mb(running.kind), usage, self.limits.disk_mb)
         seconds = time.monotonic() - start
@@ -306,7 +312,7 @@ class Running:
     """A started child process and what the judge keeps of it."""
 
     kind: str
-    process: subprocess.Popen
+    process: subprocess.Popen  # or a forkserver.Forked
     collector: OutputCollector
     workdir: Path
     uid: int

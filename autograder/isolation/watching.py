@@ -59,9 +59,9 @@ class OutputCollector(threading.Thread):
         return PROGRESS_LINE.sub("", NOISE.sub("", text))
 
 
-def kill_tree(process, spare=None):
+def kill_tree(process, spare=()):
     """Kill the process group and every remaining descendant of the judge, orphans included
-    (the judge is their subreaper), except the process `spare` (a pid) and its own children."""
+    (the judge is their subreaper), except the processes `spare` (pids) and their own children."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: Windows
@@ -80,7 +80,7 @@ def kill_tree(process, spare=None):
 
 def spared(process, spare):
     try:
-        return spare is not None and (process.pid == spare or process.ppid() == spare)
+        return process.pid in spare or process.ppid() in spare
     except psutil.Error:
         return False
 
@@ -129,7 +129,7 @@ class Usage:
     user's SysV shared memory and /dev/shm files (memory), and disk in its folder and the
     shared temporary folders."""
 
-    def __init__(self, uid, workdir, spare=None):
+    def __init__(self, uid, workdir, spare=()):
         self.uid, self.workdir, self.spare = uid, workdir, spare
         self.next, self.extra_mb, self.disk_mb = 0.0, 0.0, 0.0
 
@@ -139,11 +139,11 @@ class Usage:
         self.next = time.monotonic() + SCAN_SECONDS
         extra, inside = 0, {p.pid for p in tree}
         # escaped daemons: the user's other processes; without a user of its own, the judge's
-        # other descendants (it is their subreaper), the waiting measuring process aside
+        # other descendants (it is their subreaper), the waiting measuring process and the fork server aside
         escaped = processes_of(self.uid) if self.uid is not None else [
             p for p in psutil.Process().children(recursive=True) if not spared(p, self.spare)]
         for process in escaped:
-            if process.pid not in inside and process.pid != self.spare:
+            if process.pid not in inside and process.pid not in self.spare:
                 try:
                     extra += process.memory_info().rss
                 except psutil.Error:
