@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 # Memory of the platform's container that is not the student's: the measuring process waiting
-# beside the builds with TensorFlow loaded (measured 522 MB idle), the judge (about 40 MB, more
+# beside the builds with TensorFlow loaded (measured 522 MB idle; where it waits, the fork server
+# that holds TensorFlow for every process, isolation/forkserver.py, takes this share), the judge (about 40 MB, more
 # while it reads what processes exported and draws the report), and how far a process tree can
 # grow past its limit between two of the watcher's looks (the issue measured 300 MB with
 # forked daemons, which are counted every half second).

@@ -1,6 +1,7 @@
 """Isolation: student code runs in processes of its own, behind walls, and only graphs come back.
 
     sandbox.py    a grading's processes: start, watch, collect (Sandbox, StageRun)
+    forkserver.py one process that imported TensorFlow once, forking each of a grading's processes
     users.py      unprivileged user ids, namespaces, seccomp, cleaning up after a process
     walls.py      the private copy of the grader and the probe that checks the walls (+ landlock.py)
     watching.py   time, memory, disk and output limits
