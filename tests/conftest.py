@@ -102,6 +102,18 @@ def shared_folder():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(params=["forked", "started afresh"])
+def started(request, monkeypatch):
+    """Grade with processes forked from the fork server (isolation/forkserver.py), then with
+    processes started afresh (platforms under 2500 MB, or a server that failed): the walls
+    must hold either way."""
+    if request.param == "started afresh":
+        from autograder.isolation import forkserver
+
+        monkeypatch.setattr(forkserver, "server", lambda: None)
+    return request.param
+
+
 @pytest.fixture
 def without_landlock(monkeypatch):
     """Grade behind the other walls only (user ids, namespaces, seccomp, limits), so that a

@@ -168,7 +168,7 @@ def test_the_measuring_inputs_and_the_key_are_out_of_reach(submission, grade_it,
     assert not spy_file.exists(), spy_file.read_text()
 
 
-def test_the_repositorys_staff_files_are_out_of_reach(submission, grade_it):
+def test_the_repositorys_staff_files_are_out_of_reach(submission, grade_it, started):
     """Graded from the repository (as staff grade and regrade), student code can open nothing
     of it but the grader's private copy: not the reference solution (which a stub would exec),
     the tests, the course files, earlier outputs, the classifier, the grader's own folder, git,
@@ -191,7 +191,7 @@ def test_the_repositorys_staff_files_are_out_of_reach(submission, grade_it):
 
 
 @needs_sandbox
-def test_student_process_cannot_read_judge_files_or_write_results(submission, grade_it, tmp_path):
+def test_student_process_cannot_read_judge_files_or_write_results(submission, grade_it, tmp_path, started):
     """As an unprivileged user, the student cannot read root-only files (the judge's key, the
     MNIST file with the test split, the classifier on Gradescope) nor write the results folder."""
     secret_dir = tmp_path / "secret"
@@ -207,6 +207,42 @@ except OSError:
     results, scores = grade_it(submission(vae_extra=probe), ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
     assert not (secret_dir / "planted.txt").exists()
+
+
+FORK_SERVER_PROBE = '''
+import os as _os, signal as _signal
+_REACHED = []
+for _what in ("environ", "mem", "fd", "kill"):
+    try:
+        if _what == "kill":
+            _os.kill({pid}, _signal.SIGKILL)
+        elif _what == "fd":
+            _os.listdir("/proc/{pid}/fd")
+        else:
+            open("/proc/{pid}/" + _what, "rb").read(1)
+        _REACHED.append(_what)
+    except OSError:
+        pass
+_BASE = reparameterize
+def reparameterize(mu, logvar):
+    assert not _REACHED, f"the student process reached the fork server: {{_REACHED}}"
+    return _BASE(mu, logvar)
+'''
+
+
+@needs_sandbox
+def test_the_fork_server_is_out_of_reach(submission, grade_it):
+    """The server that forks every process of a grading runs as the judge's user: a student's
+    process can neither signal it nor read its environment, memory or descriptors, and the next
+    grading is forked from the same server."""
+    from autograder.isolation import forkserver, users
+
+    assert users.become_subreaper()
+    server = forkserver.server()
+    folder = submission(vae_extra=FORK_SERVER_PROBE.format(pid=server.process.pid))
+    results, scores = grade_it(folder, ["reparameterize"])
+    assert scores == full("reparameterize"), results["tests"]
+    assert server.alive() and forkserver.server() is server
 
 
 def test_a_hang_costs_its_part_only(submission, grade_it):

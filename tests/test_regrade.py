@@ -37,7 +37,9 @@ CLASS = {  # submission folder -> (files by relative path, Gradescope's score)
     "submission_1007": ({f"{d}/{k}": v for d in ("a", "b") for k, v in solution().items()}, 15.0),
     "submission_1008": (solution(), 25.0),  # the files of 1001, in another folder layout
 }
-COURSE = 'title = "regrade test"\nparts = ["reparameterize", "loss"]\n[limits]\nunit_seconds = 25\n'
+COURSE = ('title = "regrade test"\nparts = ["reparameterize", "loss"]\n'
+          "[platform]\nmemory_mb = 3072\n"  # as the course files have it: each grading's processes are forked
+          "[limits]\nunit_seconds = 25\n")
 
 
 def make_export(tmp_path):
