@@ -72,17 +72,19 @@ needs_sandbox = pytest.mark.skipif(not sandboxed(), reason="needs root and an in
 
 READING_PROBE = '''
 import glob as _glob
-_READ = []
+_REACHED = []
 for _pattern in {patterns!r}:
     for _path in _glob.glob(_pattern, recursive=True) or [_pattern]:
         try:
             open(_path, "rb").read(1)
-            _READ.append(_path)
+            _REACHED.append(_path)
         except OSError:
             pass
+'''
+FAILS_IF_REACHED = '''
 _BASE = reparameterize
 def reparameterize(mu, logvar):
-    assert not _READ, f"the student process could read {{_READ}}"
+    assert not _REACHED, f"the student process could reach {_REACHED}"
     return _BASE(mu, logvar)
 '''
 
@@ -90,7 +92,7 @@ def reparameterize(mu, logvar):
 def reading_probe(patterns):
     """Code for the end of vae.py: at import it tries to read every path matching `patterns`,
     and reparameterize then fails (1.x lose their points) if any could be read."""
-    return READING_PROBE.format(patterns=list(patterns))
+    return READING_PROBE.format(patterns=list(patterns)) + FAILS_IF_REACHED
 
 
 @pytest.fixture

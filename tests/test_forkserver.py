@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder.isolation import forkserver, landlock, users, watching
@@ -129,3 +130,21 @@ def test_killing_what_a_process_left_spares_the_server_and_a_dead_server_is_repl
 def test_the_servers_socket_is_not_inherited():
     running = forkserver.server()
     assert not os.get_inheritable(running.socket.fileno()) and running.socket.type == socket.SOCK_SEQPACKET
+
+
+def test_the_judge_classifier_runs_on_the_server_as_it_runs_afresh(server, monkeypatch):
+    """The judge's own classifier process is forked too (no 3 s import per call), and reads
+    images exactly as a fresh process does."""
+    from autograder.judging import judge_classifier
+
+    images = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    with monkeypatch.context() as fresh_only:
+        fresh_only.setattr(forkserver, "run_trusted", lambda *args: None)
+        fresh = judge_classifier.classify(images)
+    assert forkserver.server() is not None
+
+    def no_fresh_process(*args, **kwargs):
+        raise AssertionError("started a fresh process")
+
+    monkeypatch.setattr(judge_classifier.subprocess, "run", no_fresh_process)
+    assert np.array_equal(judge_classifier.classify(images), fresh)

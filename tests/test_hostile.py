@@ -15,7 +15,7 @@ import pytest
 
 from autograder.isolation import landlock
 from autograder.config import settings
-from conftest import NO_TRAINING, ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
+from conftest import FAILS_IF_REACHED, NO_TRAINING, ROOT, full, message, needs_sandbox, numbers, reading_probe, zeros
 
 pytestmark = pytest.mark.slow  # each test runs the grader
 
@@ -223,11 +223,7 @@ for _what in ("environ", "mem", "fd", "kill"):
         _REACHED.append(_what)
     except OSError:
         pass
-_BASE = reparameterize
-def reparameterize(mu, logvar):
-    assert not _REACHED, f"the student process reached the fork server: {{_REACHED}}"
-    return _BASE(mu, logvar)
-'''
+''' + FAILS_IF_REACHED
 
 
 @needs_sandbox
@@ -239,7 +235,7 @@ def test_the_fork_server_is_out_of_reach(submission, grade_it):
 
     assert users.become_subreaper()
     server = forkserver.server()
-    folder = submission(vae_extra=FORK_SERVER_PROBE.format(pid=server.process.pid))
+    folder = submission(vae_extra=FORK_SERVER_PROBE.replace("{pid}", str(server.process.pid)))
     results, scores = grade_it(folder, ["reparameterize"])
     assert scores == full("reparameterize"), results["tests"]
     assert server.alive() and forkserver.server() is server

@@ -16,6 +16,7 @@ Judge side: server().spawn() returns a Forked (the part of subprocess.Popen the 
 None whenever the server cannot be used, and the caller starts the process itself.
 """
 import atexit
+import gc
 import json
 import os
 import select
@@ -94,11 +95,17 @@ class Server:
         grader = str(Path(__file__).resolve().parents[2])
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.home, "TMPDIR": self.home, "LANG": "C.UTF-8",
                "MPLBACKEND": "Agg", "MPLCONFIGDIR": self.home, "KERAS_HOME": self.home, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", str(Path(__file__).resolve()), grader, str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], env=env, cwd=self.home, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        theirs.close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(Path(__file__).resolve()), grader, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], env=env, cwd=self.home, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            self.socket.close()
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
+        finally:
+            theirs.close()
 
     def alive(self):
         return self.process.poll() is None
@@ -172,6 +179,15 @@ def pid():
     return _server.process.pid if _server is not None and _server.alive() else None
 
 
+def run_trusted(command, cwd, env):
+    """Run the judge's own `command` ([python, -I, script, args...]; no walls, the judge's user)
+    on the server a grading started, if there is one: (its output, its exit status), or None (no server)."""
+    if pid() is None:
+        return None
+    forked = _server.spawn(command, cwd, env, False, None, False, False, None)
+    return None if forked is None else (forked.communicate()[0], forked.returncode)
+
+
 # The server's side: runs as `python -I forkserver.py GRADER FD`.
 
 def serve(grader, fd):
@@ -182,6 +198,7 @@ def serve(grader, fd):
     import numpy  # noqa: F401 - what every process imports, loaded once here
     import tensorflow  # noqa: F401
 
+    gc.freeze()  # the collector of a forked process leaves these objects (and their shared pages) alone
     sock.send(json.dumps({"ready": True}).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(sock, MESSAGE_BYTES, 2)
