@@ -274,8 +274,6 @@ def become(request, fds, sock, as_user):
 def forget():
     """Drop what a fresh process would not have: the grader modules that raised the walls (the
     process imports its private copy), the server's temporary folder and its numpy random state."""
-    import tempfile
-
     import numpy
 
     for name in [name for name in sys.modules if name == "autograder" or name.startswith("autograder.")]:
